@@ -1,0 +1,277 @@
+package native
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/pybox-dev/pybox/internal/driver"
+	"github.com/pybox-dev/pybox/internal/linux/landlock"
+	"github.com/pybox-dev/pybox/internal/nsinit"
+	"github.com/pybox-dev/pybox/internal/sandbox"
+	"golang.org/x/sys/unix"
+)
+
+// systemLibDirs hold the shared libraries the interpreter and extension
+// modules (numpy's BLAS, sqlite, libffi, ...) link against. On merged-/usr
+// hosts the top-level ones are symlinks and are recreated as such.
+var systemLibDirs = []string{"/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib", "/lib", "/lib64", "/lib32"}
+
+// systemLinks are recreated only if they are symlinks (merged /usr), so
+// that "#!/bin/sh"-style paths resolve; their targets are not bound: the
+// host's binaries stay out of the sandbox.
+var systemLinks = []string{"/bin", "/sbin"}
+
+// dataPaths are read-only data that common packages look for: time zones
+// (zoneinfo), fonts and matplotlib's Debian data, the loader cache.
+var dataPaths = []string{
+	"/etc/ld.so.cache", "/etc/matplotlibrc", "/etc/fonts",
+	"/usr/share/zoneinfo", "/usr/share/fonts", "/usr/share/matplotlib",
+}
+
+// systemPrefixes are prefixes too broad to bind whole; their stdlib and
+// site directories are bound one by one instead.
+var systemPrefixes = map[string]bool{"/": true, "/usr": true, "/usr/local": true}
+
+// devices are the only device nodes in the sandbox.
+var devices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"}
+
+// maskedPaths expose the host kernel or its hardware; runc and Docker hide
+// the same set.
+var maskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+	"/proc/sysrq-trigger", "/proc/kmsg", "/proc/kallsyms", "/proc/interrupts", "/proc/vmallocinfo",
+}
+
+var readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"}
+
+// sandboxUID is the uid (and gid) the interpreter runs as inside the
+// sandbox: an ordinary user, so root-only paths stay closed even within
+// the sandbox's own namespace.
+const sandboxUID = 1000
+
+const (
+	codeDir = "/pybox"
+	workDir = "/tmp"
+)
+
+const passwd = "root:x:0:0:root:/root:/usr/sbin/nologin\n" +
+	"sandbox:x:1000:1000:pybox sandbox:/tmp:/usr/sbin/nologin\n" +
+	"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+
+const group = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"
+
+// env is the whole environment of the interpreter. Nothing of the host's
+// environment is passed except the OpenBLAS workarounds some CPUs need
+// (without them numpy computes wrong results or crashes).
+func env() []string {
+	e := []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "TZ=UTC", "MPLBACKEND=Agg",
+		"USER=sandbox", "LOGNAME=sandbox",
+	}
+	for _, k := range []string{"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"} {
+		if v, ok := os.LookupEnv(k); ok {
+			e = append(e, k+"="+v)
+		}
+	}
+	return e
+}
+
+// bindSet collects read-only binds, dropping any path already covered by
+// a bound ancestor.
+type bindSet struct {
+	binds    []nsinit.Mount
+	symlinks []nsinit.Symlink
+}
+
+func (b *bindSet) covered(p string) bool {
+	for _, m := range b.binds {
+		if !m.File && (p == m.Target || strings.HasPrefix(p, m.Target+"/")) {
+			return true
+		}
+		if m.File && p == m.Target {
+			return true
+		}
+	}
+	for _, s := range b.symlinks {
+		if p == s.Path || strings.HasPrefix(p, s.Path+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// add binds p (a file or a directory) if it exists and is not covered.
+// Symlinks are recreated, and their targets added in turn, so that paths
+// such as /lib64/ld-linux-x86-64.so.2 resolve as on the host.
+func (b *bindSet) add(p string) {
+	for depth := 0; depth < 16; depth++ {
+		if b.covered(p) {
+			return
+		}
+		st, err := os.Lstat(p)
+		if err != nil {
+			return
+		}
+		if st.Mode()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(p)
+			if err != nil {
+				return
+			}
+			b.symlinks = append(b.symlinks, nsinit.Symlink{Path: p, Target: target})
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(filepath.Dir(p), target)
+			}
+			p = filepath.Clean(target)
+			continue
+		}
+		// Drop binds that this one covers.
+		kept := b.binds[:0]
+		for _, m := range b.binds {
+			if !strings.HasPrefix(m.Target, p+"/") {
+				kept = append(kept, m)
+			}
+		}
+		b.binds = append(kept, nsinit.Mount{Source: p, Target: p, File: !st.IsDir()})
+		return
+	}
+}
+
+// plan turns a spec into the init's configuration.
+func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter, useCgroupNS bool) (*nsinit.Config, error) {
+	var bs bindSet
+	for _, d := range systemLibDirs {
+		bs.add(d)
+	}
+	for _, d := range systemLinks {
+		if target, err := os.Readlink(d); err == nil {
+			bs.symlinks = append(bs.symlinks, nsinit.Symlink{Path: d, Target: target})
+		}
+	}
+	for _, p := range in.Prefixes {
+		if !systemPrefixes[p] {
+			bs.add(p)
+		}
+	}
+	for _, p := range in.Path {
+		bs.add(p)
+	}
+	bs.add(in.Executable)
+	bs.add(in.Real)
+	if in.Loader != "" {
+		bs.add(in.Loader)
+	}
+	for _, p := range dataPaths {
+		bs.add(p)
+	}
+	// Sort so that parents are mounted before anything inside them.
+	sort.SliceStable(bs.binds, func(i, j int) bool { return bs.binds[i].Target < bs.binds[j].Target })
+
+	filename := spec.Filename
+	if filename == "" {
+		filename = "main.py"
+	}
+	script := filepath.Join(codeDir, filename)
+	files := []nsinit.File{
+		{Path: script, Data: spec.Code, Mode: 0o444},
+		{Path: "/etc/passwd", Data: []byte(passwd), Mode: 0o444},
+		{Path: "/etc/group", Data: []byte(group), Mode: 0o444},
+		{Path: "/etc/hosts", Data: []byte("127.0.0.1\tlocalhost pybox\n::1\tlocalhost\n"), Mode: 0o444},
+		{Path: "/etc/hostname", Data: []byte("pybox\n"), Mode: 0o444},
+	}
+	for _, f := range spec.Files {
+		bs.binds = append(bs.binds, nsinit.Mount{Source: f.HostPath, Target: f.SandboxPath, File: true})
+	}
+
+	l := spec.Limits
+	rl := []nsinit.Rlimit{
+		{Resource: unix.RLIMIT_CORE, Value: 0},
+		{Resource: unix.RLIMIT_NOFILE, Value: 1024},
+		{Resource: unix.RLIMIT_NPROC, Value: uint64(l.Pids)},
+		{Resource: unix.RLIMIT_FSIZE, Value: uint64(l.TmpfsBytes)},
+		{Resource: unix.RLIMIT_CPU, Value: uint64(l.Timeout.Seconds()) + 2},
+		{Resource: unix.RLIMIT_MEMLOCK, Value: 64 << 10},
+		{Resource: unix.RLIMIT_MSGQUEUE, Value: 0},
+		{Resource: unix.RLIMIT_STACK, Value: 8 << 20},
+		{Resource: unix.RLIMIT_RTPRIO, Value: 0},
+	}
+	if b.cgroups == nil {
+		// Without a memory cgroup, the data segment limit is the only
+		// memory bound: per process, and weaker. Results say so.
+		rl = append(rl, nsinit.Rlimit{Resource: unix.RLIMIT_DATA, Value: uint64(l.MemoryBytes)})
+	}
+
+	var ll []nsinit.LandlockRule
+	if b.landlockABI > 0 {
+		ll = []nsinit.LandlockRule{
+			{Path: "/", Access: landlock.ReadOnly},
+			{Path: in.Real, Access: landlock.Execute},
+			{Path: workDir, Access: landlock.Scratch},
+			{Path: "/dev/shm", Access: landlock.Scratch},
+		}
+		if in.Loader != "" {
+			ll = append(ll, nsinit.LandlockRule{Path: in.Loader, Access: landlock.Execute})
+		}
+		for _, d := range devices {
+			ll = append(ll, nsinit.LandlockRule{Path: d, Access: landlock.Device})
+		}
+	}
+
+	argv := append([]string{in.Executable, "-I", "-B", "-u", "-c", driver.Boot, script}, spec.Args...)
+	rootBytes := int64(len(spec.Code)) + 1<<20
+	return &nsinit.Config{
+		Mounts:        bs.binds,
+		Symlinks:      bs.symlinks,
+		Files:         files,
+		Devices:       devices,
+		MaskedPaths:   maskedPaths,
+		ReadonlyPaths: readonlyPaths,
+		RootBytes:     rootBytes,
+		TmpfsBytes:    l.TmpfsBytes,
+		Hostname:      "pybox",
+		Rlimits:       rl,
+		Exec:          in.Executable,
+		Argv:          argv,
+		Env:           env(),
+		Cwd:           workDir,
+		Landlock:      ll,
+		Seccomp:       b.filter,
+		UnshareCgroup: useCgroupNS,
+	}, nil
+}
+
+// openTrees replaces each Source with a detached read-only mount tree that
+// the host opens, for root mode: the sandbox's own uid may not be able to
+// traverse the host's directories (pyenv under /root), and an fd cannot be
+// swapped by a racing rename. The caller closes the returned files.
+func openTrees(cfg *nsinit.Config) ([]*os.File, error) {
+	var files []*os.File
+	for i := range cfg.Mounts {
+		m := &cfg.Mounts[i]
+		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("open_tree %s: %w", m.Source, err)
+		}
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+			unix.Close(fd)
+			closeAll(files)
+			return nil, fmt.Errorf("mount_setattr %s: %w", m.Source, err)
+		}
+		m.TreeFD = nsinit.FirstTreeFD + len(files)
+		m.Source = ""
+		files = append(files, os.NewFile(uintptr(fd), "tree"))
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}

@@ -1,0 +1,114 @@
+// Package cli implements pybox's subcommands: it turns flags into calls and
+// results into output and exit codes.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pybox-dev/pybox/internal/config"
+)
+
+// Exit codes of pybox itself (a script's own code passes through `run`).
+const (
+	exitUsage   = 2   // bad flags or input
+	exitFailure = 125 // pybox could not run the sandbox
+)
+
+const usage = `pybox runs untrusted Python in a layered sandbox.
+
+Usage:
+  pybox run [flags] (-c CODE | FILE | -) [ARGS...]   run once in a fresh sandbox
+  pybox doctor [flags]                              which isolation layers this host offers
+  pybox version
+
+Run 'pybox run -h' for the flags.
+`
+
+// Main runs pybox with args (without the program name) and returns the
+// process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdin, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "pybox", Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "pybox: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// Version is set at build time with -ldflags "-X ...cli.Version=...".
+var Version = "dev"
+
+// configFlags binds the shared settings to fs, on top of defaults and an
+// optional --config file (loaded first, so flags win).
+type configFlags struct {
+	cfg  config.Config
+	file string
+	set  map[string]bool
+}
+
+func addConfigFlags(fs *flag.FlagSet) *configFlags {
+	cf := &configFlags{cfg: config.Default()}
+	c := &cf.cfg
+	fs.StringVar(&cf.file, "config", "", "JSON config file; its keys are these flag names")
+	fs.StringVar(&c.Backend, "backend", c.Backend, "isolation backend: native")
+	fs.StringVar(&c.Python, "python", c.Python, "interpreter: a path or a name on PATH")
+	fs.StringVar(&c.Memory, "memory", c.Memory, "memory limit (swap is 0), e.g. 256MiB")
+	fs.Float64Var(&c.CPU, "cpu", c.CPU, "CPU quota in CPUs, e.g. 0.5")
+	fs.StringVar(&c.Timeout, "timeout", c.Timeout, "wall-clock timeout, e.g. 30s")
+	fs.IntVar(&c.Pids, "pids", c.Pids, "maximum processes and threads")
+	fs.StringVar(&c.TmpfsSize, "tmpfs-size", c.TmpfsSize, "size of the writable /tmp (and of /dev/shm)")
+	fs.StringVar(&c.MaxOutput, "max-output", c.MaxOutput, "output kept per stream (head and tail)")
+	fs.IntVar(&c.UIDBase, "uid-base", c.UIDBase, "first host uid of the sandbox id range (root mode)")
+	fs.IntVar(&c.UIDSlots, "uid-slots", c.UIDSlots, "number of 65536-id slots in the range")
+	fs.StringVar(&c.CgroupParent, "cgroup-parent", c.CgroupParent, "cgroup for sandboxes, relative to the hierarchy root")
+	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for uid slot locks")
+	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "directory for cached interpreter descriptions")
+	return cf
+}
+
+// resolve applies the config file under the flags that were given.
+func (cf *configFlags) resolve(fs *flag.FlagSet) (*config.Config, error) {
+	if cf.file != "" {
+		given := map[string]string{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
+		if err := cf.cfg.LoadFile(cf.file); err != nil {
+			return nil, err
+		}
+		for name, v := range given {
+			fs.Set(name, v) //nolint:errcheck // the value was accepted once already
+		}
+	}
+	if err := cf.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cf.cfg, nil
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func usageError(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "pybox: %v\n", err)
+	return exitUsage
+}
+
+var errNoCode = errors.New("nothing to run: give -c CODE, a FILE, or - for standard input")

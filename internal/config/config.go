@@ -1,0 +1,143 @@
+// Package config is pybox's one configuration: defaults, an optional JSON
+// file whose keys are the flag names, then flags, checked by Validate.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pybox-dev/pybox/internal/sandbox"
+)
+
+// Config holds every setting. Sizes are strings such as "256MiB" so that
+// the file reads like the command line.
+type Config struct {
+	// Backend is the isolation backend: "native" (the default on Linux).
+	Backend string `json:"backend"`
+	// Python is the interpreter: a path or a name on PATH.
+	Python    string  `json:"python"`
+	Memory    string  `json:"memory"`
+	CPU       float64 `json:"cpu"`
+	Timeout   string  `json:"timeout"`
+	Pids      int     `json:"pids"`
+	TmpfsSize string  `json:"tmpfs-size"`
+	MaxOutput string  `json:"max-output"`
+	// UIDBase and UIDSlots: the host id range for sandboxes in root mode.
+	UIDBase  int `json:"uid-base"`
+	UIDSlots int `json:"uid-slots"`
+	// CgroupParent is where sandbox cgroups go, relative to the hierarchy
+	// root; empty means "<pybox's own group>/pybox".
+	CgroupParent string `json:"cgroup-parent"`
+	StateDir     string `json:"state-dir"`
+	CacheDir     string `json:"cache-dir"`
+}
+
+// Default returns the product defaults.
+func Default() Config {
+	return Config{
+		Backend:   "native",
+		Python:    "python3",
+		Memory:    "256MiB",
+		CPU:       sandbox.DefaultCPU,
+		Timeout:   "30s",
+		Pids:      sandbox.DefaultPids,
+		TmpfsSize: "64MiB",
+		MaxOutput: "1MiB",
+		UIDBase:   1_000_000_000,
+		UIDSlots:  1024,
+	}
+}
+
+// LoadFile overlays the JSON file at path on c. Unknown keys are errors:
+// a misspelt limit must not silently fall back to a default.
+func (c *Config) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Limits converts the limit settings, naming the flag of any bad value.
+func (c *Config) Limits() (sandbox.Limits, error) {
+	var l sandbox.Limits
+	var err error
+	if l.MemoryBytes, err = ParseSize(c.Memory); err != nil {
+		return l, fmt.Errorf("--memory: %w", err)
+	}
+	if l.TmpfsBytes, err = ParseSize(c.TmpfsSize); err != nil {
+		return l, fmt.Errorf("--tmpfs-size: %w", err)
+	}
+	if l.MaxOutputBytes, err = ParseSize(c.MaxOutput); err != nil {
+		return l, fmt.Errorf("--max-output: %w", err)
+	}
+	if l.Timeout, err = time.ParseDuration(c.Timeout); err != nil {
+		return l, fmt.Errorf("--timeout: %q is not a duration such as 30s or 1m30s", c.Timeout)
+	}
+	l.CPU, l.Pids = c.CPU, c.Pids
+	if err := l.Validate(); err != nil {
+		return l, errors.Unwrap(err) // the message already names the flag
+	}
+	return l, nil
+}
+
+// Validate checks every setting.
+func (c *Config) Validate() error {
+	if _, err := c.Limits(); err != nil {
+		return err
+	}
+	if c.Backend != "native" {
+		return fmt.Errorf("--backend: %q is not available (this build has: native)", c.Backend)
+	}
+	if c.Python == "" {
+		return errors.New("--python: must name an interpreter")
+	}
+	if c.UIDBase < 65536 {
+		return fmt.Errorf("--uid-base: %d is too low; sandbox ids must not overlap the host's users (use at least 65536)", c.UIDBase)
+	}
+	if c.UIDSlots < 1 || int64(c.UIDBase)+int64(c.UIDSlots)*65536 > 1<<32-2 {
+		return fmt.Errorf("--uid-slots: %d slots from --uid-base %d exceed the 32-bit id space", c.UIDSlots, c.UIDBase)
+	}
+	return nil
+}
+
+var units = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"k", 1 << 10}, {"B", 1},
+}
+
+// ParseSize reads "256MiB", "1G", "64M" or a plain number of bytes.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 256MiB, 1G or 65536", s)
+	}
+	v := f * float64(mult)
+	if v > 1<<50 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int64(v), nil
+}

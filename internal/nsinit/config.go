@@ -1,0 +1,105 @@
+// Package nsinit is the sandbox init: the pybox binary re-executed by the
+// native backend inside fresh user, mount, pid, net, ipc and uts
+// namespaces. It builds the new root, drops every privilege and execs the
+// interpreter. It is the only Go code that runs inside the sandbox, and it
+// is gone (replaced by execve) before any user code runs.
+//
+// The host sends one Config as JSON on fd 3 and reads reports from fd 4:
+// "E <message>" if a setup step failed. After execve, the interpreter's
+// boot program (package driver) keeps fd 4 as its fd 3 and reports
+// "S <pid>" when user code starts and "X <wait status>" when it ends.
+package nsinit
+
+// Name is argv[0] of the re-executed init.
+const Name = "pybox-init"
+
+// File descriptors of the init process.
+const (
+	ConfigFD = 3
+	ReportFD = 4
+	// FirstTreeFD is the first of the mount trees opened by the host (root
+	// mode); Mount.TreeFD values are absolute fd numbers.
+	FirstTreeFD = 5
+)
+
+// Config is everything the init needs; it carries no secrets.
+type Config struct {
+	// Mounts are read-only binds into the new root, in order.
+	Mounts []Mount `json:"mounts"`
+	// Symlinks are created in the new root (merged-/usr links, the
+	// interpreter's symlink chain).
+	Symlinks []Symlink `json:"symlinks"`
+	// Files are written into the new root before it is made read-only
+	// (the code, /etc/passwd, ...).
+	Files []File `json:"files"`
+	// Devices are the host device nodes bound into /dev.
+	Devices []string `json:"devices"`
+	// MaskedPaths are /proc entries hidden behind /dev/null or an empty
+	// read-only tmpfs; ReadonlyPaths are /proc entries made read-only.
+	MaskedPaths   []string `json:"masked_paths"`
+	ReadonlyPaths []string `json:"readonly_paths"`
+	// RootBytes sizes the root tmpfs (it holds only the skeleton and Files).
+	RootBytes  int64    `json:"root_bytes"`
+	TmpfsBytes int64    `json:"tmpfs_bytes"`
+	Hostname   string   `json:"hostname"`
+	Rlimits    []Rlimit `json:"rlimits"`
+	// Exec is the interpreter path inside the sandbox; Argv and Env are
+	// passed to it verbatim.
+	Exec string   `json:"exec"`
+	Argv []string `json:"argv"`
+	Env  []string `json:"env"`
+	Cwd  string   `json:"cwd"`
+	// Landlock rules use paths inside the new root. Empty means Landlock
+	// is not applied (the kernel lacks it); the host decides and reports.
+	Landlock []LandlockRule `json:"landlock"`
+	// Seccomp is the compiled filter, as (code, jt, jf, k) tuples.
+	Seccomp []SockFilter `json:"seccomp"`
+	// UnshareCgroup gives the interpreter a cgroup namespace rooted at
+	// its own group (set once the host has moved the init into it).
+	UnshareCgroup bool `json:"unshare_cgroup"`
+	// Trace makes the init report "T <µs since start> <step>" after each
+	// step, for the benchmark's breakdown of setup time.
+	Trace bool `json:"trace,omitempty"`
+}
+
+// Mount is one read-only bind. Either TreeFD (a detached mount tree opened
+// by the host with open_tree) or Source (a path the init can reach) is set.
+type Mount struct {
+	TreeFD int    `json:"tree_fd,omitempty"`
+	Source string `json:"source,omitempty"`
+	Target string `json:"target"`
+	File   bool   `json:"file"` // the target is a file, not a directory
+}
+
+// Symlink is a link at Path pointing to Target.
+type Symlink struct {
+	Path   string `json:"path"`
+	Target string `json:"target"`
+}
+
+// File is a regular file created in the new root.
+type File struct {
+	Path string `json:"path"`
+	Data []byte `json:"data"`
+	Mode uint32 `json:"mode"`
+}
+
+// Rlimit is one resource limit (soft = hard).
+type Rlimit struct {
+	Resource int    `json:"resource"`
+	Value    uint64 `json:"value"`
+}
+
+// LandlockRule grants Access beneath Path.
+type LandlockRule struct {
+	Path   string `json:"path"`
+	Access uint64 `json:"access"`
+}
+
+// SockFilter is one BPF instruction.
+type SockFilter struct {
+	Code uint16 `json:"c"`
+	Jt   uint8  `json:"t"`
+	Jf   uint8  `json:"f"`
+	K    uint32 `json:"k"`
+}

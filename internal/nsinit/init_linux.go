@@ -1,0 +1,179 @@
+package nsinit
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/pybox-dev/pybox/internal/linux/landlock"
+	"github.com/pybox-dev/pybox/internal/linux/seccomp"
+	"golang.org/x/sys/unix"
+)
+
+// staging is where the new root is assembled before pivot_root. All
+// sources were opened before it is mounted, so it may shadow host paths.
+const staging = "/tmp"
+
+// Main is the entry point of the re-executed init. It never returns: it
+// execs the interpreter or exits 1 after reporting what failed.
+func Main() {
+	// Every privileged step below acts on the calling thread (caps,
+	// no_new_privs, Landlock, seccomp, the cgroup namespace), and execve
+	// must run on that same thread.
+	runtime.LockOSThread()
+	report := os.NewFile(ReportFD, "report")
+	if err := run(); err != nil {
+		fmt.Fprintf(report, "E %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfgFile := os.NewFile(ConfigFD, "config")
+	var cfg Config
+	if err := json.NewDecoder(cfgFile).Decode(&cfg); err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	cfgFile.Close()
+	return setup(&cfg)
+}
+
+// setup is the whole pipeline, one named step per mechanism, in the order
+// that each step still has the privilege it needs: mounts, pivot_root,
+// hostname, rlimits, cgroup namespace, capabilities, no_new_privs,
+// Landlock, descriptors, seccomp, execve.
+func setup(cfg *Config) error {
+	steps := []struct {
+		name string
+		fn   func(*Config) error
+	}{
+		{"making mounts private", makePrivate},
+		{"opening mount sources", openSources},
+		{"mounting the new root", mountRoot},
+		{"binding interpreter and libraries", bindMounts},
+		{"writing files", writeFiles},
+		{"mounting scratch tmpfs", mountScratch},
+		{"populating /dev", mountDev},
+		{"mounting /proc", mountProc},
+		{"pivoting root", pivotRoot},
+		{"setting hostname", setHostname},
+		{"setting rlimits", setRlimits},
+		{"entering cgroup namespace", unshareCgroup},
+		{"dropping capabilities", dropCaps},
+		{"setting no_new_privs", noNewPrivs},
+		{"applying landlock", applyLandlock},
+		{"closing descriptors", closeFDs},
+		{"installing seccomp filter", installSeccomp},
+	}
+	t0 := time.Now()
+	for _, s := range steps {
+		if err := s.fn(cfg); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if cfg.Trace {
+			fmt.Fprintf(os.NewFile(ReportFD, "report"), "T %d %s\n", time.Since(t0).Microseconds(), s.name)
+		}
+	}
+	// Nothing but execve may follow the seccomp filter.
+	err := unix.Exec(cfg.Exec, cfg.Argv, cfg.Env)
+	return fmt.Errorf("executing %s: %w", cfg.Exec, err)
+}
+
+func setHostname(cfg *Config) error {
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return err
+	}
+	return unix.Setdomainname([]byte("(none)"))
+}
+
+func setRlimits(cfg *Config) error {
+	for _, r := range cfg.Rlimits {
+		lim := unix.Rlimit{Cur: r.Value, Max: r.Value}
+		if err := unix.Setrlimit(r.Resource, &lim); err != nil {
+			return fmt.Errorf("resource %d: %w", r.Resource, err)
+		}
+	}
+	return nil
+}
+
+// unshareCgroup runs after the host has moved this process into the
+// sandbox's cgroup, so the namespace's root is that group and
+// /proc/self/cgroup reveals nothing of the host's hierarchy.
+func unshareCgroup(cfg *Config) error {
+	if !cfg.UnshareCgroup {
+		return nil
+	}
+	return unix.Unshare(unix.CLONE_NEWCGROUP)
+}
+
+// dropCaps empties every capability set of this thread, including the
+// bounding set, so that nothing exec'd later (even a file with capability
+// xattrs) can regain one.
+func dropCaps(*Config) error {
+	last := lastCap()
+	for c := 0; c <= last; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("dropping cap %d from bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing ambient caps: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
+}
+
+func lastCap() int {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err == nil {
+		var n int
+		if _, err := fmt.Sscanf(string(b), "%d", &n); err == nil {
+			return n
+		}
+	}
+	return 63
+}
+
+func noNewPrivs(*Config) error {
+	return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+}
+
+func applyLandlock(cfg *Config) error {
+	if len(cfg.Landlock) == 0 {
+		return nil
+	}
+	rules := make([]landlock.Rule, len(cfg.Landlock))
+	for i, r := range cfg.Landlock {
+		rules[i] = landlock.Rule{Path: r.Path, Access: r.Access}
+	}
+	_, err := landlock.RestrictThread(rules)
+	return err
+}
+
+// closeFDs leaves the interpreter exactly stdin, stdout, stderr and the
+// report pipe (as fd 3, which the boot program closes in the user's
+// process). Every other descriptor is marked close-on-exec: a descriptor
+// leaked into a sandbox is an escape (CVE-2024-21626).
+func closeFDs(*Config) error {
+	if err := unix.Dup3(ReportFD, 3, 0); err != nil {
+		return err
+	}
+	return unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+}
+
+func installSeccomp(cfg *Config) error {
+	if len(cfg.Seccomp) == 0 {
+		return fmt.Errorf("no filter in config")
+	}
+	prog := make([]unix.SockFilter, len(cfg.Seccomp))
+	for i, f := range cfg.Seccomp {
+		prog[i] = unix.SockFilter{Code: f.Code, Jt: f.Jt, Jf: f.Jf, K: f.K}
+	}
+	return seccomp.InstallOnThread(prog)
+}
