@@ -1,0 +1,249 @@
+//go:build linux
+
+package native
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pybox-dev/pybox/internal/nsinit"
+	"github.com/pybox-dev/pybox/internal/reexec"
+	"github.com/pybox-dev/pybox/internal/sandbox"
+	"github.com/pybox-dev/pybox/internal/sandboxtest"
+	"golang.org/x/sys/unix"
+)
+
+// The test binary doubles as the sandbox init, as the pybox binary does.
+func TestMain(m *testing.M) {
+	reexec.Register(nsinit.Name, nsinit.Main)
+	if reexec.Init() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// testErrno is what the filter returns in the security suite: a value no
+// kernel path returns, so "blocked by seccomp" cannot be confused with
+// "reached the kernel and failed".
+const testErrno = unix.Errno(4000)
+
+// debianPython has numpy, pandas and matplotlib from Debian's packages.
+const debianPython = "/usr/bin/python3"
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CI runs as root); the rootless tests cover unprivileged mode")
+	}
+}
+
+func newBackend(t *testing.T, errno unix.Errno) *Backend {
+	t.Helper()
+	b, err := New(Config{SeccompErrno: errno, CacheDir: filepath.Join(os.TempDir(), "pybox-test-cache")})
+	if err != nil {
+		t.Fatalf("native.New: %v", err)
+	}
+	return b
+}
+
+func defaultPython(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("PYBOX_TEST_PYTHON"); p != "" {
+		return p
+	}
+	return "python3"
+}
+
+func requireDebianPython(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(debianPython); err != nil {
+		t.Skip("Debian's python3 is not installed")
+	}
+}
+
+// hostState is a snapshot of everything a sandbox must not leave behind.
+type hostState struct {
+	mounts     int
+	fds        int
+	goroutines int
+	ipc        map[string]int
+}
+
+func snapshot() hostState {
+	s := hostState{mounts: countLines("/proc/self/mountinfo"), fds: countDir("/proc/self/fd"),
+		goroutines: runtime.NumGoroutine(), ipc: map[string]int{}}
+	for _, f := range []string{"shm", "sem", "msg"} {
+		s.ipc[f] = countLines("/proc/sysvipc/" + f)
+	}
+	return s
+}
+
+func countLines(p string) int {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return -1
+	}
+	return strings.Count(string(data), "\n")
+}
+
+func countDir(p string) int {
+	ents, err := os.ReadDir(p)
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// postCheck returns the host post-conditions of security-testing.md:
+// the sandbox's cgroup is gone, no process or file of the sandbox's ids
+// remains, no mount, SysV IPC object or descriptor was added, and the
+// goroutines are back to baseline.
+func postCheck(b *Backend) func(t *testing.T) {
+	base := snapshot()
+	return func(t *testing.T) {
+		t.Helper()
+		var problems []string
+		eventually(func() bool {
+			problems = problems[:0]
+			now := snapshot()
+			if now.mounts != base.mounts {
+				problems = append(problems, fmt.Sprintf("host mounts: %d, baseline %d", now.mounts, base.mounts))
+			}
+			if now.fds > base.fds {
+				problems = append(problems, fmt.Sprintf("open fds: %d, baseline %d", now.fds, base.fds))
+			}
+			if now.goroutines > base.goroutines+2 {
+				problems = append(problems, fmt.Sprintf("goroutines: %d, baseline %d", now.goroutines, base.goroutines))
+			}
+			for k, v := range base.ipc {
+				if now.ipc[k] != v {
+					problems = append(problems, fmt.Sprintf("SysV %s objects: %d, baseline %d", k, now.ipc[k], v))
+				}
+			}
+			if b.cgroups != nil {
+				for _, parent := range b.cgroups.Parent() {
+					ents, _ := os.ReadDir(parent)
+					for _, e := range ents {
+						if e.IsDir() && strings.HasPrefix(e.Name(), "pybox-") {
+							problems = append(problems, "leftover cgroup "+filepath.Join(parent, e.Name()))
+						}
+					}
+				}
+			}
+			if pids := sandboxProcesses(b); len(pids) > 0 {
+				problems = append(problems, fmt.Sprintf("sandbox processes still alive: %v", pids))
+			}
+			if files := sandboxFiles(b); len(files) > 0 {
+				problems = append(problems, fmt.Sprintf("host files owned by sandbox ids: %v", files))
+			}
+			return len(problems) == 0
+		})
+		for _, p := range problems {
+			t.Errorf("post-condition: %s", p)
+		}
+	}
+}
+
+func eventually(ok func() bool) {
+	for i := 0; i < 40; i++ {
+		if ok() {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (b *Backend) inSandboxRange(uid int) bool {
+	if b.rootless {
+		return false
+	}
+	return uid >= b.cfg.UIDBase && uid < b.cfg.UIDBase+b.cfg.UIDSlots*idsPerSlot
+}
+
+func sandboxProcesses(b *Backend) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f, err := os.Open(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) > 1 && f[0] == "Uid:" {
+				if uid, _ := strconv.Atoi(f[1]); b.inSandboxRange(uid) {
+					pids = append(pids, pid)
+				}
+			}
+		}
+		f.Close()
+	}
+	return pids
+}
+
+func sandboxFiles(b *Backend) []string {
+	var found []string
+	for _, dir := range []string{"/tmp", "/var/tmp", "/dev/shm", "/root", "/"} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			info, err := e.Info()
+			if err != nil {
+				continue
+			}
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && b.inSandboxRange(int(st.Uid)) {
+				found = append(found, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return found
+}
+
+func newEnv(t *testing.T, errno unix.Errno) *sandboxtest.Env {
+	t.Helper()
+	requireRoot(t)
+	b := newBackend(t, errno)
+	return &sandboxtest.Env{
+		Backend:      b,
+		Python:       defaultPython(t),
+		BlockedErrno: int(errno),
+		Canaries:     sandboxtest.PlantCanaries(t),
+		PostCheck:    postCheck(b),
+		Limits:       sandbox.DefaultLimits(),
+	}
+}
+
+func runCode(t *testing.T, b *Backend, code string, mod func(*sandbox.Spec)) *sandbox.Result {
+	t.Helper()
+	spec := &sandbox.Spec{Code: []byte(code), Python: defaultPython(t), Limits: sandbox.DefaultLimits()}
+	if mod != nil {
+		mod(spec)
+	}
+	res, err := b.Run(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return res
+}
+
+func TestSecurity(t *testing.T) {
+	env := newEnv(t, testErrno)
+	sandboxtest.RunSecurity(t, env, sandboxtest.SecurityCases())
+}
+
+func TestCompatibility(t *testing.T) {
+	env := newEnv(t, unix.EPERM)
+	sandboxtest.RunCompat(t, env, sandboxtest.CompatCases(debianPython))
+}
