@@ -253,4 +253,3 @@ func clip(s string) string {
 	}
 	return s
 }
-
