@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"flag"
-	"fmt"
 	"io"
+
+	"github.com/pybox-dev/pybox/internal/doctor"
 )
 
 func cmdDoctor(args []string, stdout, stderr io.Writer) int {
@@ -17,6 +19,11 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stderr, err)
 	}
-	fmt.Fprintln(stdout, "doctor: not yet", cfg.Backend)
+	lim, _ := cfg.Limits() // validated by resolve
+	checks := doctor.Run(context.Background(), nativeConfig(cfg, logger(false, stderr)), cfg.Python, lim)
+	doctor.Print(stdout, checks)
+	if !doctor.OK(checks) {
+		return 1
+	}
 	return 0
 }

@@ -141,12 +141,16 @@ func logger(debug bool, w io.Writer) *slog.Logger {
 }
 
 func newBackend(cfg *config.Config, log *slog.Logger) (*native.Backend, error) {
-	return native.New(native.Config{
+	return native.New(nativeConfig(cfg, log))
+}
+
+func nativeConfig(cfg *config.Config, log *slog.Logger) native.Config {
+	return native.Config{
 		Logger:       log,
 		UIDBase:      cfg.UIDBase,
 		UIDSlots:     cfg.UIDSlots,
 		CgroupParent: cfg.CgroupParent,
 		StateDir:     cfg.StateDir,
 		CacheDir:     cfg.CacheDir,
-	})
+	}
 }

@@ -634,3 +634,28 @@ func (rep *report) read(r io.Reader, t0 time.Time) {
 	// Drain whatever else arrives so a writer never blocks.
 	io.Copy(io.Discard, r) //nolint:errcheck
 }
+
+// Description is what doctor reports about the backend's configuration.
+type Description struct {
+	Rootless      bool
+	UIDBase       int
+	UIDSlots      int
+	CgroupVersion string   // "" when cgroups are not used
+	CgroupParents []string // where sandbox groups are created
+	CgroupError   error    // why cgroups are not used
+	LandlockABI   int
+	SeccompRules  int // instructions in the compiled filter
+	Warnings      []string
+}
+
+// Describe reports how the backend is set up on this host.
+func (b *Backend) Describe() Description {
+	d := Description{
+		Rootless: b.rootless, UIDBase: b.cfg.UIDBase, UIDSlots: b.cfg.UIDSlots,
+		CgroupError: b.cgroupErr, LandlockABI: b.landlockABI, SeccompRules: len(b.filter), Warnings: b.warnings,
+	}
+	if b.cgroups != nil {
+		d.CgroupVersion, d.CgroupParents = b.cgroups.Version(), b.cgroups.Parent()
+	}
+	return d
+}

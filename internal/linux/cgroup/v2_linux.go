@@ -23,7 +23,7 @@ type v2Manager struct {
 
 var neededV2 = []string{"memory", "pids", "cpu"}
 
-// openV2 prepares parent (default: <own group>/pybox) so that its children
+// openV2 prepares parent (default: a "pybox" sibling of pybox's own group) so that its children
 // can use the memory, pids and cpu controllers. cgroup v2 forbids processes
 // in a group whose controllers are delegated to children ("no internal
 // processes"), so sandboxes go into a dedicated child group, never into
@@ -34,7 +34,9 @@ func openV2(root, parent string) (*v2Manager, error) {
 		if err != nil {
 			return nil, err
 		}
-		parent = filepath.Join(own, "pybox")
+		// pybox's own group has a process (pybox), so it cannot hand
+		// controllers to children; sandboxes go next to it instead.
+		parent = filepath.Join(filepath.Dir(own), "pybox")
 	}
 	return newV2(root, parent)
 }

@@ -1,0 +1,146 @@
+package doctor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/pybox-dev/pybox/internal/backend/native"
+	"github.com/pybox-dev/pybox/internal/sandbox"
+)
+
+// probe runs inside the sandbox and reports what it sees of itself.
+const probe = `import json, os
+st = {}
+for line in open("/proc/self/status"):
+    k, _, v = line.partition(":")
+    st[k] = v.strip()
+ns = {}
+for n in ("user", "pid", "mnt", "net", "ipc", "uts", "cgroup"):
+    try:
+        ns[n] = os.readlink("/proc/self/ns/" + n)
+    except OSError as e:
+        ns[n] = "error: %s" % e
+print(json.dumps({"status": st, "ns": ns, "uid": os.getuid(), "hostname": os.uname().nodename,
+  "ifaces": sorted(os.listdir("/proc/sys/net/ipv4/conf")) if os.path.exists("/proc/sys/net/ipv4/conf") else [],
+  "cgroup": open("/proc/self/cgroup").read().strip().splitlines()[-1],
+  "root": sorted(os.listdir("/")), "sys": os.path.exists("/sys/kernel")}))
+`
+
+type probeResult struct {
+	Status   map[string]string `json:"status"`
+	NS       map[string]string `json:"ns"`
+	UID      int               `json:"uid"`
+	Hostname string            `json:"hostname"`
+	Ifaces   []string          `json:"ifaces"`
+	Cgroup   string            `json:"cgroup"`
+	Root     []string          `json:"root"`
+	Sys      bool              `json:"sys"`
+}
+
+// Run builds the native backend with cfg, runs the probe with python and
+// returns one check per layer.
+func Run(ctx context.Context, cfg native.Config, python string, lim sandbox.Limits) []Check {
+	var checks []Check
+	add := func(layer string, s State, format string, a ...any) {
+		checks = append(checks, Check{layer, s, fmt.Sprintf(format, a...)})
+	}
+	b, err := native.New(cfg)
+	if err != nil {
+		add("native backend", Unavailable, "%v", err)
+		return checks
+	}
+	d := b.Describe()
+	in, err := b.Interpreter(ctx, python)
+	if err != nil {
+		add("interpreter", Unavailable, "%v", err)
+		return checks
+	}
+	add("interpreter", Info, "%s (Python %s)", in.Real, in.Version)
+
+	res, err := b.Run(ctx, &sandbox.Spec{Code: []byte(probe), Python: python, Limits: lim})
+	if err != nil {
+		add("sandbox", Unavailable, "probe run failed: %v", err)
+		return checks
+	}
+	var p probeResult
+	if res.Status != sandbox.StatusOK || json.Unmarshal([]byte(res.Stdout), &p) != nil {
+		add("sandbox", Unavailable, "probe ended with %s: %s %s", res.Status, res.Message, firstLine(res.Stderr))
+		return checks
+	}
+	nsNames := map[string]string{"user": "user", "pid": "pid", "mount": "mnt", "net": "net", "ipc": "ipc", "uts": "uts", "cgroup": "cgroup"}
+	for _, name := range []string{"user", "pid", "mount", "net", "ipc", "uts", "cgroup"} {
+		host, _ := os.Readlink("/proc/self/ns/" + nsNames[name])
+		inner := p.NS[nsNames[name]]
+		detail := ""
+		switch name {
+		case "user":
+			if d.Rootless {
+				detail = fmt.Sprintf("rootless: sandbox uid 1000 is your uid %d", res.Layers.HostUID)
+			} else {
+				detail = fmt.Sprintf("sandbox uid 1000 runs as host uid %d (slots of 65536 ids from %d, %d slots)", res.Layers.HostUID, d.UIDBase, d.UIDSlots)
+			}
+		case "net":
+			var ifaces []string
+			for _, i := range p.Ifaces {
+				if i != "all" && i != "default" {
+					ifaces = append(ifaces, i)
+				}
+			}
+			detail = fmt.Sprintf("interfaces %v, none configured: no route out", ifaces)
+		case "uts":
+			detail = fmt.Sprintf("hostname %q", p.Hostname)
+		case "mount":
+			detail = fmt.Sprintf("new read-only root %v, no /sys", p.Root)
+			if p.Sys {
+				add("mount namespace", Unavailable, "/sys is visible in the sandbox")
+				continue
+			}
+		case "cgroup":
+			detail = fmt.Sprintf("sandbox sees its group as %q", p.Cgroup)
+		}
+		if host != "" && inner != "" && host != inner && !strings.HasPrefix(inner, "error") {
+			add(name+" namespace", Active, "%s", detail)
+		} else {
+			add(name+" namespace", Unavailable, "sandbox shares the host's %s namespace (%s)", name, inner)
+		}
+	}
+	st := p.Status
+	if st["Seccomp"] == "2" {
+		add("seccomp", Active, "default-deny allowlist (%d BPF instructions), errno for denied calls; mode 2 in the sandbox", d.SeccompRules)
+	} else {
+		add("seccomp", Unavailable, "sandbox reports Seccomp: %s", st["Seccomp"])
+	}
+	if st["NoNewPrivs"] == "1" {
+		add("no_new_privs", Active, "set")
+	} else {
+		add("no_new_privs", Unavailable, "NoNewPrivs: %s", st["NoNewPrivs"])
+	}
+	zero := "0000000000000000"
+	if st["CapEff"] == zero && st["CapPrm"] == zero && st["CapBnd"] == zero && st["CapAmb"] == zero && st["CapInh"] == zero {
+		add("capabilities", Active, "every set empty, bounding set included")
+	} else {
+		add("capabilities", Unavailable, "CapEff %s CapBnd %s", st["CapEff"], st["CapBnd"])
+	}
+	if d.LandlockABI > 0 {
+		add("landlock", Active, "ABI %d: read-only root, execute only the interpreter, write only /tmp and /dev/shm", d.LandlockABI)
+	} else {
+		add("landlock", Unavailable, "the kernel does not offer Landlock (needs Linux 5.13+ with CONFIG_SECURITY_LANDLOCK and lsm=landlock)")
+	}
+	switch {
+	case d.CgroupVersion != "":
+		add("cgroup", Active, "%s: memory %d MiB (swap 0), pids %d, cpu %.2f; peak memory of the probe %d KiB; groups under %s",
+			d.CgroupVersion, lim.MemoryBytes>>20, lim.Pids, lim.CPU, res.PeakMemoryBytes>>10, strings.Join(d.CgroupParents, ", "))
+	default:
+		add("cgroup", Degraded, "not delegated (%v): memory, pids and CPU limited by rlimits only; run as root or delegate a cgroup v2 subtree", d.CgroupError)
+	}
+	if d.Rootless {
+		add("privileges", Degraded, "unprivileged: user namespaces with your own uid only; chown and setuid inside fail with EINVAL")
+	} else {
+		add("privileges", Active, "root: each sandbox gets its own block of 65536 host ids, never host root")
+	}
+	add("rlimits", Active, "core 0, nofile 1024, nproc = pids, fsize = tmpfs size, cpu = timeout")
+	return checks
+}
