@@ -225,7 +225,7 @@ func (b *Backend) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", sandbox.ErrInvalidSpec, err)
 	}
-	r := &run{b: b, spec: spec, layers: b.Layers()}
+	r := &run{b: b, spec: spec, layers: b.Layers(), created: time.Now()}
 	t0 := time.Now()
 	defer func() {
 		t1 := time.Now()
@@ -246,6 +246,7 @@ type run struct {
 	proc    *os.Process
 	reason  sandbox.Status // why pybox killed the sandbox, if it did
 	started time.Time
+	created time.Time
 }
 
 func (r *run) cleanup() {
@@ -384,6 +385,7 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 		SysProcAttr: attr,
 	}
 	r.started = time.Now()
+	log.Debug("prepared", "us", r.started.Sub(r.created).Microseconds())
 	attached, err := r.start(cmd)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,190 @@
+// Command coldstart measures a cold `pybox run` side by side with bare
+// python3 and with other ways of isolating the same interpreter (bwrap,
+// unshare, docker run when a daemon and image are present), interleaving
+// the candidates round by round so that machine noise hits them alike.
+// It prints a Markdown table of latencies and ratios to bare python3, and
+// the sandbox's own breakdown of where its setup time goes.
+//
+//	go run ./bench/coldstart -n 100
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type candidate struct {
+	name string
+	argv []string
+	took []time.Duration
+}
+
+func main() {
+	n := flag.Int("n", 60, "runs per candidate")
+	python := flag.String("python", "", "interpreter (default: the real executable behind python3 on PATH)")
+	pybox := flag.String("pybox", "", "pybox binary (default: build one)")
+	code := flag.String("code", "print(1+1)", "program to run")
+	image := flag.String("docker-image", "pybox-python:bench", "docker image for the docker run candidate")
+	flag.Parse()
+
+	if *python == "" {
+		out, err := exec.Command("python3", "-I", "-c", "import sys; print(sys.executable)").Output()
+		check(err)
+		*python = strings.TrimSpace(string(out))
+	}
+	if *pybox == "" {
+		dir, err := os.MkdirTemp("", "pybox-bench-")
+		check(err)
+		defer os.RemoveAll(dir)
+		*pybox = filepath.Join(dir, "pybox")
+		build := exec.Command("go", "build", "-o", *pybox, "./cmd/pybox")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stderr = os.Stderr
+		check(build.Run())
+	}
+
+	cands := []*candidate{
+		{name: "python3 -I (bare)", argv: []string{*python, "-I", "-c", *code}},
+		{name: "pybox run", argv: []string{*pybox, "run", "--python", *python, "-c", *code}},
+	}
+	if bw, err := exec.LookPath("bwrap"); err == nil {
+		cands = append(cands, &candidate{name: "bwrap (same namespaces, ro binds)", argv: bwrapArgv(bw, *python, *code)})
+	}
+	if un, err := exec.LookPath("unshare"); err == nil {
+		cands = append(cands, &candidate{name: "unshare -Urmpin --fork", argv: []string{un, "-Urmpin", "--fork", "--mount-proc", *python, "-I", "-c", *code}})
+	}
+	if dk, err := exec.LookPath("docker"); err == nil && exec.Command(dk, "image", "inspect", *image).Run() == nil {
+		cands = append(cands, &candidate{name: "docker run --rm --network none", argv: []string{dk, "run", "--rm", "--network", "none", *image, "python3", "-I", "-c", *code}})
+	}
+
+	// Warm-up: fill page caches and pybox's interpreter cache.
+	for _, c := range cands {
+		for i := 0; i < 3; i++ {
+			runOnce(c.argv)
+		}
+	}
+	for i := 0; i < *n; i++ {
+		for _, c := range cands {
+			d, err := runOnce(c.argv)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", c.name, err)
+				os.Exit(1)
+			}
+			c.took = append(c.took, d)
+		}
+	}
+
+	host, _ := os.Hostname()
+	fmt.Printf("Cold start of `%s`, %d runs each, interleaved; %s, %d CPUs, %s, %s\n\n", *code, *n, runtime.GOARCH, runtime.NumCPU(), kernel(), host)
+	fmt.Println("| candidate | p50 ms | p90 ms | mean ms | p50 ratio to bare |")
+	fmt.Println("|---|---:|---:|---:|---:|")
+	base := pct(cands[0].took, 50)
+	for _, c := range cands {
+		fmt.Printf("| %s | %.1f | %.1f | %.1f | %.2fx |\n", c.name, ms(pct(c.took, 50)), ms(pct(c.took, 90)), ms(mean(c.took)), float64(pct(c.took, 50))/float64(base))
+	}
+	breakdown(*pybox, *python, *code, *n)
+}
+
+func bwrapArgv(bw, python, code string) []string {
+	argv := []string{bw, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+		"--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"}
+	for _, l := range []string{"/lib", "/lib64", "/bin"} {
+		if t, err := os.Readlink(l); err == nil {
+			argv = append(argv, "--symlink", t, l)
+		}
+	}
+	// An interpreter outside /usr (pyenv) is bound where it lives.
+	if !strings.HasPrefix(python, "/usr/") {
+		prefix := filepath.Dir(filepath.Dir(python))
+		argv = append(argv, "--ro-bind", prefix, prefix)
+	}
+	return append(argv, python, "-I", "-c", code)
+}
+
+func runOnce(argv []string) (time.Duration, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t := time.Now()
+	err := cmd.Run()
+	d := time.Since(t)
+	if err != nil {
+		return d, fmt.Errorf("%v: %s", err, out.String())
+	}
+	return d, nil
+}
+
+var stepRe = regexp.MustCompile(`step="(\d+) ([^"(]+?) \(report at (\d+)µs\)"`)
+
+// breakdown runs pybox with --debug and --json to show where the time of a
+// sandboxed run goes: the init's own steps, and the time until the user's
+// code starts (which includes the interpreter's start-up).
+func breakdown(pybox, python, code string, n int) {
+	var setup, initSteps, wall []float64
+	for i := 0; i < n; i++ {
+		cmd := exec.Command(pybox, "run", "--json", "--debug", "--python", python, "-c", code)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		check(cmd.Run())
+		var res struct {
+			WallMS  float64 `json:"wall_ms"`
+			SetupMS float64 `json:"setup_ms"`
+		}
+		check(json.Unmarshal(stdout.Bytes(), &res))
+		setup, wall = append(setup, res.SetupMS), append(wall, res.WallMS)
+		last := 0.0
+		for _, m := range stepRe.FindAllStringSubmatch(stderr.String(), -1) {
+			us, _ := strconv.ParseFloat(m[1], 64)
+			last = us / 1000
+		}
+		initSteps = append(initSteps, last)
+	}
+	fmt.Printf("\nInside `pybox run` (median of %d): the init's setup steps (mounts to seccomp) take %.2f ms; "+
+		"user code starts %.1f ms after the host starts the init (the interpreter's own start-up included); the sandbox is gone %.1f ms after it started.\n",
+		n, median(initSteps), median(setup), median(wall))
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return "Linux " + strings.TrimSpace(string(b))
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100]
+}
+
+func mean(d []time.Duration) time.Duration {
+	var t time.Duration
+	for _, x := range d {
+		t += x
+	}
+	return t / time.Duration(len(d))
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "coldstart:", err)
+		os.Exit(1)
+	}
+}
