@@ -1,5 +1,5 @@
 # pybox boot: the first Python code in every sandbox, run as pid 1 of the
-# sandbox's pid namespace via `python3 -I -c <this> <script> [args...]`.
+# sandbox's pid namespace via `python3 -I -S -c <this> <script> [args...]`.
 #
 # pid 1 is special in Linux: signals it has no handler for are ignored and
 # orphans are reparented to it. User code must not run there (a script's
@@ -7,6 +7,11 @@
 # the parent stays pid 1, reaps every orphan and reports the user process's
 # wait status on fd 3; the child closes fd 3 and runs the script as
 # __main__. It imports only built-in modules, to keep start-up fast.
+#
+# The interpreter starts with -S (no site) and the child runs site.main()
+# itself: the fork then copies a small heap, and the reaper never holds
+# what site-packages' .pth files import. sys.path ends up as in a normal
+# start; only sys.flags.no_site tells the difference.
 import os, sys, _signal
 
 def _pybox_main():
@@ -30,6 +35,8 @@ def _pybox_main():
                 os._exit(0)
     os.close(3)
     os.closerange(3, 1 << 20)
+    import site
+    site.main()
     del sys.argv[0]
     sys.path.insert(0, os.path.dirname(script))
     main = type(sys)("__main__")

@@ -25,9 +25,10 @@ var systemLibDirs = []string{"/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local
 var systemLinks = []string{"/bin", "/sbin"}
 
 // dataPaths are read-only data that common packages look for: time zones
-// (zoneinfo), fonts and matplotlib's Debian data, the loader cache.
+// (zoneinfo), fonts and matplotlib's Debian data, the loader cache, and
+// Debian's alternatives (libblas.so.3 is a link through /etc/alternatives).
 var dataPaths = []string{
-	"/etc/ld.so.cache", "/etc/matplotlibrc", "/etc/fonts",
+	"/etc/ld.so.cache", "/etc/alternatives", "/etc/matplotlibrc", "/etc/fonts",
 	"/usr/share/zoneinfo", "/usr/share/fonts", "/usr/share/matplotlib",
 }
 
@@ -221,7 +222,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter, useCgroupNS bool) (*
 		}
 	}
 
-	argv := append([]string{in.Executable, "-I", "-B", "-u", "-c", driver.Boot, script}, spec.Args...)
+	argv := append([]string{in.Executable, "-I", "-S", "-B", "-u", "-c", driver.Boot, script}, spec.Args...)
 	rootBytes := int64(len(spec.Code)) + 1<<20
 	return &nsinit.Config{
 		Mounts:        bs.binds,
