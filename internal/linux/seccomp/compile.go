@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +23,7 @@ const x32Bit = 0x40000000
 
 // Program is a compiled filter.
 type Program struct {
-	Arch         *arch.Info
+	Arch         *Arch
 	Instructions []bpf.Instruction
 	// comments annotate instructions for Dump (syscall names).
 	comments map[int]string
@@ -35,7 +34,7 @@ type Program struct {
 // an x86_64 process) kills the process: its syscall numbers mean other
 // things, so no answer is safe. Rules naming syscalls that a does not have
 // (open on arm64) are skipped.
-func Compile(rules []Rule, a *arch.Info, denyErrno unix.Errno) (*Program, error) {
+func Compile(rules []Rule, a *Arch, denyErrno unix.Errno) (*Program, error) {
 	if denyErrno == 0 || denyErrno > 4095 {
 		return nil, fmt.Errorf("deny errno %d out of range", denyErrno)
 	}
@@ -46,11 +45,11 @@ func Compile(rules []Rule, a *arch.Info, denyErrno unix.Errno) (*Program, error)
 
 	emit(
 		bpf.LoadAbsolute{Off: offArch, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(a.ID), SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: a.AuditArch, SkipTrue: 1},
 		bpf.RetConstant{Val: unix.SECCOMP_RET_KILL_PROCESS},
 		bpf.LoadAbsolute{Off: offNr, Size: 4},
 	)
-	if a.ID == arch.X86_64.ID {
+	if a == X86_64 {
 		emit(bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32Bit, SkipFalse: 1}, deny)
 	}
 	seen := map[string]bool{}
@@ -59,7 +58,7 @@ func Compile(rules []Rule, a *arch.Info, denyErrno unix.Errno) (*Program, error)
 			return nil, fmt.Errorf("syscall %s listed twice", r.Name)
 		}
 		seen[r.Name] = true
-		nr, ok := a.SyscallNames[r.Name]
+		nr, ok := a.Lookup(r.Name)
 		if !ok {
 			continue
 		}
@@ -136,6 +135,3 @@ func (p *Program) Dump() string {
 	}
 	return b.String()
 }
-
-// Native returns the arch table of the running binary.
-func Native() (*arch.Info, error) { return arch.GetInfo("") }

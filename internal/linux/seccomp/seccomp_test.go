@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // that any change to the allowlist shows up in review as a diff of the
 // program the kernel will run.
 func TestGolden(t *testing.T) {
-	for _, a := range []*arch.Info{arch.X86_64, arch.AARCH64} {
+	for _, a := range []*Arch{X86_64, AARCH64} {
 		t.Run(a.Name, func(t *testing.T) {
 			p, err := Compile(Profile, a, unix.EPERM)
 			if err != nil {
@@ -49,8 +48,8 @@ func TestGolden(t *testing.T) {
 // skipped silently by Compile on every architecture.
 func TestProfileNamesExist(t *testing.T) {
 	for _, r := range Profile {
-		_, x86 := arch.X86_64.SyscallNames[r.Name]
-		_, arm := arch.AARCH64.SyscallNames[r.Name]
+		_, x86 := X86_64.Lookup(r.Name)
+		_, arm := AARCH64.Lookup(r.Name)
 		if !x86 && !arm {
 			t.Errorf("syscall %q exists on no supported architecture", r.Name)
 		}
@@ -64,11 +63,11 @@ func TestCompileRejectsBadInput(t *testing.T) {
 		"no values": {{Name: "socket", Op: OpIn}},
 	}
 	for name, rules := range cases {
-		if _, err := Compile(rules, arch.X86_64, unix.EPERM); err == nil {
+		if _, err := Compile(rules, X86_64, unix.EPERM); err == nil {
 			t.Errorf("%s: Compile accepted invalid rules", name)
 		}
 	}
-	if _, err := Compile(Profile, arch.X86_64, 0); err == nil {
+	if _, err := Compile(Profile, X86_64, 0); err == nil {
 		t.Error("Compile accepted errno 0")
 	}
 }
