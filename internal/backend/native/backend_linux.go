@@ -125,6 +125,11 @@ func New(cfg Config) (*Backend, error) {
 		b.warnings = append(b.warnings, "Landlock is not available on this kernel; file access is confined by mounts only")
 	}
 	b.cgroups, b.cgroupErr = cgroup.Open(cfg.CgroupParent)
+	if b.cgroupErr == nil {
+		if n := cgroup.Sweep(b.cgroups, time.Minute); n > 0 {
+			b.log.Info("removed leftover sandbox cgroups", "count", n)
+		}
+	}
 	if b.cgroupErr != nil {
 		if !b.rootless {
 			return nil, fmt.Errorf("%w: cgroups: %v", sandbox.ErrUnavailable, b.cgroupErr)

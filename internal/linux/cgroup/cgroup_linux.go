@@ -54,6 +54,32 @@ type Manager interface {
 	Parent() []string
 }
 
+// Sweep removes groups that a crashed pybox left behind: empty pybox
+// groups last changed more than olderThan ago. A populated group cannot be
+// removed (the kernel refuses), and the age keeps a sweep from racing a
+// concurrent pybox that has created a group but not yet filled it.
+func Sweep(m Manager, olderThan time.Duration) (removed int) {
+	for _, parent := range m.Parent() {
+		ents, err := os.ReadDir(parent)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.IsDir() || !strings.HasPrefix(e.Name(), groupPrefix) {
+				continue
+			}
+			info, err := e.Info()
+			if err != nil || time.Since(info.ModTime()) < olderThan {
+				continue
+			}
+			if os.Remove(filepath.Join(parent, e.Name())) == nil {
+				removed++
+			}
+		}
+	}
+	return removed
+}
+
 // ErrNotDelegated means the hierarchy exists but this process may not
 // create groups in it (an unprivileged user without delegation).
 var ErrNotDelegated = errors.New("cgroup not delegated to this user")
@@ -153,7 +179,7 @@ func rmdirRetry(dir string) error {
 // cpuQuota turns a CPU fraction into a CFS quota for a 100 ms period.
 func cpuQuota(cpu float64) (quota, period int64) {
 	period = 100000
-	quota = int64(cpu * float64(period))
+	quota = int64(cpu*float64(period) + 0.5) // round: 0.29*100000 is 28999.999...
 	if quota < 1000 {
 		quota = 1000 // the kernel's minimum is 1 ms
 	}

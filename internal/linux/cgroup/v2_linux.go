@@ -56,7 +56,7 @@ func newV2(root, parent string) (*v2Manager, error) {
 	}
 	// Enable the controllers on every level from the root down to dir.
 	rel, err := filepath.Rel(root, dir)
-	if err != nil || strings.HasPrefix(rel, "..") {
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return nil, fmt.Errorf("cgroup parent %q is outside %s", parent, root)
 	}
 	cur := root
