@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -66,6 +67,9 @@ func (c *Config) LoadFile(path string) error {
 	if err := dec.Decode(c); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("config %s: unexpected data after the JSON object", path)
+	}
 	return nil
 }
 
@@ -87,7 +91,7 @@ func (c *Config) Limits() (sandbox.Limits, error) {
 	}
 	l.CPU, l.Pids = c.CPU, c.Pids
 	if err := l.Validate(); err != nil {
-		return l, errors.Unwrap(err) // the message already names the flag
+		return l, err // the message names the flag; errors.Unwrap(err) would return the bare ErrInvalidSpec
 	}
 	return l, nil
 }
@@ -106,7 +110,7 @@ func (c *Config) Validate() error {
 	if c.UIDBase < 65536 {
 		return fmt.Errorf("--uid-base: %d is too low; sandbox ids must not overlap the host's users (use at least 65536)", c.UIDBase)
 	}
-	if c.UIDSlots < 1 || int64(c.UIDBase)+int64(c.UIDSlots)*65536 > 1<<32-2 {
+	if c.UIDSlots < 1 || int64(c.UIDSlots) > (1<<32-2-int64(c.UIDBase))/65536 { // no overflow for huge values
 		return fmt.Errorf("--uid-slots: %d slots from --uid-base %d exceed the 32-bit id space", c.UIDSlots, c.UIDBase)
 	}
 	return nil
@@ -132,7 +136,7 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 {
+	if err != nil || !(f >= 0) { // also rejects NaN
 		return 0, fmt.Errorf("%q is not a size such as 256MiB, 1G or 65536", s)
 	}
 	v := f * float64(mult)

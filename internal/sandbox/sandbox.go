@@ -72,7 +72,7 @@ func (l Limits) Validate() error {
 	switch {
 	case l.MemoryBytes < 16<<20:
 		return fmt.Errorf("%w: --memory must be at least 16MiB (got %d bytes)", ErrInvalidSpec, l.MemoryBytes)
-	case l.CPU < 0.01 || l.CPU > 1024:
+	case !(l.CPU >= 0.01 && l.CPU <= 1024): // also rejects NaN
 		return fmt.Errorf("%w: --cpu must be between 0.01 and 1024 CPUs (got %g)", ErrInvalidSpec, l.CPU)
 	case l.Timeout < time.Millisecond || l.Timeout > 24*time.Hour:
 		return fmt.Errorf("%w: --timeout must be between 1ms and 24h (got %s)", ErrInvalidSpec, l.Timeout)
