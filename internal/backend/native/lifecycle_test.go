@@ -1,0 +1,121 @@
+//go:build linux
+
+package native
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pybox-dev/pybox/internal/sandbox"
+	"golang.org/x/sys/unix"
+)
+
+// Concurrent sandboxes must never share host ids: a shared uid would let
+// one tenant signal or ptrace-attach (modulo seccomp) another's processes.
+func TestConcurrentRunsGetDistinctHostIDs(t *testing.T) {
+	requireRoot(t)
+	b := newBackend(t, unix.EPERM)
+	check := postCheck(b)
+	const n = 4
+	var wg sync.WaitGroup
+	uids := make([]int, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			res := runCode(t, b, "import time; time.sleep(0.5); print('done')", nil)
+			if res.Status != sandbox.StatusOK {
+				t.Errorf("run %d: %s %s %s", i, res.Status, res.Message, res.Stderr)
+			}
+			uids[i] = res.Layers.HostUID
+		}(i)
+	}
+	wg.Wait()
+	seen := map[int]bool{}
+	for _, u := range uids {
+		if u < b.cfg.UIDBase || seen[u] {
+			t.Errorf("host uids of concurrent sandboxes %v: want distinct ids from the range", uids)
+			break
+		}
+		seen[u] = true
+	}
+	check(t)
+}
+
+// Many runs in a row leave the host as they found it.
+func TestRepeatedRunsLeaveNothing(t *testing.T) {
+	requireRoot(t)
+	b := newBackend(t, unix.EPERM)
+	check := postCheck(b)
+	for i := 0; i < 15; i++ {
+		res := runCode(t, b, "import os, threading; open('/tmp/f','w').write('x'*1000); t=threading.Thread(target=lambda: None); t.start(); t.join(); print(os.getpid())", nil)
+		if res.Status != sandbox.StatusOK {
+			t.Fatalf("run %d: %s %s", i, res.Status, res.Stderr)
+		}
+	}
+	check(t)
+}
+
+// The result reports every layer that was applied, and a run's
+// accounting is filled in from the cgroup.
+func TestResultReportsLayersAndAccounting(t *testing.T) {
+	requireRoot(t)
+	b := newBackend(t, unix.EPERM)
+	res := runCode(t, b, "x = bytearray(40 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\nsum(range(3_000_000))", nil)
+	if res.Status != sandbox.StatusOK {
+		t.Fatalf("status %s: %s", res.Status, res.Stderr)
+	}
+	l := res.Layers
+	if l.Backend != "native" || !l.Seccomp || l.Landlock == 0 || l.Cgroup == "none" || l.Rootless || l.HostUID < b.cfg.UIDBase {
+		t.Errorf("layers %+v: want native, seccomp, landlock, a cgroup, root mode, a host uid from the range", l)
+	}
+	if strings.Join(l.Namespaces, ",") != "user,pid,mount,net,ipc,uts,cgroup" {
+		t.Errorf("namespaces %v", l.Namespaces)
+	}
+	if res.PeakMemoryBytes < 40<<20 {
+		t.Errorf("peak memory %d bytes; the program touched 40 MiB", res.PeakMemoryBytes)
+	}
+	if res.CPUMS <= 0 || res.WallMS <= 0 || res.SetupMS <= 0 || res.SetupMS > res.WallMS {
+		t.Errorf("timings wall %.1f setup %.1f cpu %.1f", res.WallMS, res.SetupMS, res.CPUMS)
+	}
+}
+
+// Cancelling the context kills the sandbox and says so.
+func TestCancelKillsTheSandbox(t *testing.T) {
+	requireRoot(t)
+	b := newBackend(t, unix.EPERM)
+	check := postCheck(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	spec := &sandbox.Spec{Code: []byte("import time\nwhile True: time.sleep(1)"), Python: defaultPython(t), Limits: sandbox.DefaultLimits()}
+	start := time.Now()
+	res, err := b.Run(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sandbox.StatusKilled || !strings.Contains(res.Message, "cancelled") {
+		t.Errorf("status %s (%s), want killed/cancelled", res.Status, res.Message)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("cancel took %s", time.Since(start))
+	}
+	check(t)
+}
+
+// A setup failure is an error naming the step, not a result.
+func TestMissingInputFileIsAnInvalidSpec(t *testing.T) {
+	requireRoot(t)
+	b := newBackend(t, unix.EPERM)
+	_, err := b.Run(context.Background(), &sandbox.Spec{Code: []byte("pass"), Python: defaultPython(t), Limits: sandbox.DefaultLimits(),
+		Files: []sandbox.File{{HostPath: "/nonexistent/x.csv", SandboxPath: "/data/x.csv"}}})
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/x.csv") {
+		t.Fatalf("err = %v, want an error naming the missing file", err)
+	}
+	_, err = b.Run(context.Background(), &sandbox.Spec{Code: []byte("pass"), Python: "/nonexistent/python3", Limits: sandbox.DefaultLimits()})
+	if err == nil || !strings.Contains(err.Error(), "--python") {
+		t.Fatalf("err = %v, want an error naming --python", err)
+	}
+}
