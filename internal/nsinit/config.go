@@ -54,9 +54,6 @@ type Config struct {
 	Landlock []LandlockRule `json:"landlock"`
 	// Seccomp is the compiled filter, as (code, jt, jf, k) tuples.
 	Seccomp []SockFilter `json:"seccomp"`
-	// UnshareCgroup gives the interpreter a cgroup namespace rooted at
-	// its own group (set once the host has moved the init into it).
-	UnshareCgroup bool `json:"unshare_cgroup"`
 	// Trace makes the init report "T <µs since start> <step>" after each
 	// step, for the benchmark's breakdown of setup time.
 	Trace bool `json:"trace,omitempty"`

@@ -98,13 +98,11 @@ func setRlimits(cfg *Config) error {
 	return nil
 }
 
-// unshareCgroup runs after the host has moved this process into the
-// sandbox's cgroup, so the namespace's root is that group and
-// /proc/self/cgroup reveals nothing of the host's hierarchy.
-func unshareCgroup(cfg *Config) error {
-	if !cfg.UnshareCgroup {
-		return nil
-	}
+// unshareCgroup runs once this process is in its final cgroup (the host
+// put it there before sending the config), so the namespace's root is that
+// group and /proc/self/cgroup reveals nothing of the host's hierarchy. It
+// needs no delegated cgroup: rootless sandboxes get one too.
+func unshareCgroup(*Config) error {
 	return unix.Unshare(unix.CLONE_NEWCGROUP)
 }
 

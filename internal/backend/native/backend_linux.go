@@ -340,7 +340,7 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 		}
 	}
 
-	cfg, err := b.plan(spec, in, r.group != nil)
+	cfg, err := b.plan(spec, in)
 	if err != nil {
 		return nil, err
 	}
@@ -372,8 +372,26 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 	if err != nil {
 		return nil, err
 	}
+	// Standard input is an empty pipe: reads see end of file at once.
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	inW.Close()
 	parentEnds := []*os.File{cfgW, repR, outR, errR}
-	childEnds := []*os.File{cfgR, repW, outW, errW}
+	childEnds := []*os.File{cfgR, repW, outW, errW, inR}
+	if !b.rootless {
+		// Pipes belong to their creator (host root, unmapped inside), so
+		// /dev/stdout and /proc/self/fd/1 could not be reopened by the
+		// sandboxed program. Give its ends to its own uid.
+		for _, f := range []*os.File{inR, outW, errW} {
+			if err := f.Chown(r.layers.HostUID, r.layers.HostUID); err != nil {
+				closeAll(parentEnds)
+				closeAll(childEnds)
+				return nil, fmt.Errorf("handing stdio to the sandbox uid: %w", err)
+			}
+		}
+	}
 	r.undo = append(r.undo, func() { closeAll(parentEnds) })
 	defer closeAll(childEnds)
 
@@ -384,6 +402,7 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 		Path:        b.cfg.InitPath,
 		Args:        []string{nsinit.Name},
 		Env:         []string{},
+		Stdin:       inR,
 		Stdout:      outW,
 		Stderr:      errW,
 		ExtraFiles:  append([]*os.File{cfgR, repW}, trees...),

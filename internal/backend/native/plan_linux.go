@@ -68,9 +68,15 @@ const group = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"
 // env is the whole environment of the interpreter. Nothing of the host's
 // environment is passed except the OpenBLAS workarounds some CPUs need
 // (without them numpy computes wrong results or crashes).
-func env() []string {
+func env(interpDir string) []string {
+	path := "/usr/local/bin:/usr/bin:/bin"
+	if !strings.Contains(":"+path+":", ":"+interpDir+":") {
+		// So that "python3" by name finds the same interpreter (pyenv,
+		// venvs and /opt installs live outside /usr/bin).
+		path = interpDir + ":" + path
+	}
 	e := []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"PATH=" + path,
 		"HOME=/tmp", "TMPDIR=/tmp", "LANG=C.UTF-8", "TZ=UTC", "MPLBACKEND=Agg",
 		"USER=sandbox", "LOGNAME=sandbox",
 	}
@@ -143,7 +149,7 @@ func (b *bindSet) add(p string) {
 }
 
 // plan turns a spec into the init's configuration.
-func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter, useCgroupNS bool) (*nsinit.Config, error) {
+func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, error) {
 	var bs bindSet
 	for _, d := range systemLibDirs {
 		bs.add(d)
@@ -237,11 +243,10 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter, useCgroupNS bool) (*
 		Rlimits:       rl,
 		Exec:          in.Executable,
 		Argv:          argv,
-		Env:           env(),
+		Env:           env(filepath.Dir(in.Executable)),
 		Cwd:           workDir,
 		Landlock:      ll,
 		Seccomp:       b.filter,
-		UnshareCgroup: useCgroupNS,
 	}, nil
 }
 
