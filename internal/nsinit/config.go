@@ -39,10 +39,12 @@ type Config struct {
 	MaskedPaths   []string `json:"masked_paths"`
 	ReadonlyPaths []string `json:"readonly_paths"`
 	// RootBytes sizes the root tmpfs (it holds only the skeleton and Files).
-	RootBytes  int64    `json:"root_bytes"`
-	TmpfsBytes int64    `json:"tmpfs_bytes"`
-	Hostname   string   `json:"hostname"`
-	Rlimits    []Rlimit `json:"rlimits"`
+	RootBytes  int64  `json:"root_bytes"`
+	TmpfsBytes int64  `json:"tmpfs_bytes"`
+	Hostname   string `json:"hostname"`
+	// BootID replaces the host's /proc/sys/kernel/random/boot_id.
+	BootID  string   `json:"boot_id"`
+	Rlimits []Rlimit `json:"rlimits"`
 	// Exec is the interpreter path inside the sandbox; Argv and Env are
 	// passed to it verbatim.
 	Exec string   `json:"exec"`

@@ -192,6 +192,9 @@ func mountProc(cfg *Config) error {
 			return fmt.Errorf("masking %s: %w", p, err)
 		}
 	}
+	if err := maskBootID(cfg, proc); err != nil {
+		return err
+	}
 	for _, p := range cfg.ReadonlyPaths {
 		target := filepath.Join(staging, p)
 		if _, err := os.Lstat(target); err != nil {
@@ -205,6 +208,25 @@ func mountProc(cfg *Config) error {
 		}
 	}
 	return nil
+}
+
+// maskBootID hides the host's boot id (which would tell tenants that they
+// share a machine, and since when) behind one made up for this sandbox.
+// The source file is unlinked once bound, so only the mount remains.
+func maskBootID(cfg *Config, proc string) error {
+	target := filepath.Join(proc, "sys/kernel/random/boot_id")
+	if _, err := os.Stat(target); err != nil || cfg.BootID == "" {
+		return nil
+	}
+	src := filepath.Join(staging, ".boot_id")
+	if err := os.WriteFile(src, []byte(cfg.BootID+"\n"), 0o444); err != nil {
+		return err
+	}
+	defer os.Remove(src)
+	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("masking boot_id: %w", err)
+	}
+	return unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 }
 
 // pivotRoot swaps in the new root and detaches the old one entirely, so no

@@ -1,6 +1,7 @@
 package native
 
 import (
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -240,6 +241,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		RootBytes:     rootBytes,
 		TmpfsBytes:    l.TmpfsBytes,
 		Hostname:      "pybox",
+		BootID:        randomUUID(),
 		Rlimits:       rl,
 		Exec:          in.Executable,
 		Argv:          argv,
@@ -274,6 +276,13 @@ func openTrees(cfg *nsinit.Config) ([]*os.File, error) {
 		files = append(files, os.NewFile(uintptr(fd), "tree"))
 	}
 	return files, nil
+}
+
+func randomUUID() string {
+	var b [16]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand does not fail on Linux
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 func closeAll(files []*os.File) {
