@@ -29,18 +29,20 @@ func openSources(cfg *Config) error {
 			m.TreeFD = fd
 		}
 	}
-	for i, d := range cfg.Devices {
+	for _, d := range cfg.Devices {
+		// Devices keep their flags: a device node needs a mount without
+		// nodev to work.
 		fd, err := unix.OpenTree(unix.AT_FDCWD, d, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 		if err != nil {
 			return fmt.Errorf("open_tree %s: %w", d, err)
 		}
 		devFDs = append(devFDs, fd)
-		_ = i
 	}
 	return nil
 }
 
-// devFDs are the detached device trees, in cfg.Devices order.
+// devFDs are the detached device trees, in cfg.Devices order. The init is
+// single-use, so package state is as good as threading it through.
 var devFDs []int
 
 func cloneTree(src string) (int, error) {

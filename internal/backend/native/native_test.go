@@ -169,7 +169,10 @@ func (b *Backend) inSandboxRange(uid int) bool {
 	return uid >= b.cfg.UIDBase && uid < b.cfg.UIDBase+b.cfg.UIDSlots*idsPerSlot
 }
 
-func sandboxProcesses(b *Backend) []int {
+func sandboxProcesses(b *Backend) []int { return processesWhere(b.inSandboxRange) }
+
+// processesWhere lists the pids whose real uid satisfies match.
+func processesWhere(match func(uid int) bool) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -184,7 +187,7 @@ func sandboxProcesses(b *Backend) []int {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			if f := strings.Fields(sc.Text()); len(f) > 1 && f[0] == "Uid:" {
-				if uid, _ := strconv.Atoi(f[1]); b.inSandboxRange(uid) {
+				if uid, _ := strconv.Atoi(f[1]); match(uid) {
 					pids = append(pids, pid)
 				}
 			}

@@ -3,7 +3,6 @@
 package native
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -126,25 +125,8 @@ func bareAs(t *testing.T, uid int, dir, code string) string {
 // processesOf lists the pids whose real uid is uid.
 func processesOf(uid int) map[int]bool {
 	pids := map[int]bool{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		f, err := os.Open(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if fs := strings.Fields(sc.Text()); len(fs) > 1 && fs[0] == "Uid:" {
-				if u, _ := strconv.Atoi(fs[1]); u == uid {
-					pids[pid] = true
-				}
-			}
-		}
-		f.Close()
+	for _, pid := range processesWhere(func(u int) bool { return u == uid }) {
+		pids[pid] = true
 	}
 	return pids
 }
