@@ -1,5 +1,5 @@
 # pybox boot: the first Python code in every sandbox, run as pid 1 of the
-# sandbox's pid namespace via `python3 -I -S -c <this> <script> [args...]`.
+# sandbox's pid namespace via `python3 -I -S -B -u /pybox/.boot.py <script> [args...]`.
 #
 # pid 1 is special in Linux: signals it has no handler for are ignored and
 # orphans are reparented to it. User code must not run there (a script's

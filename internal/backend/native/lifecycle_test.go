@@ -4,8 +4,13 @@ package native
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,5 +122,54 @@ func TestMissingInputFileIsAnInvalidSpec(t *testing.T) {
 	_, err = b.Run(context.Background(), &sandbox.Spec{Code: []byte("pass"), Python: "/nonexistent/python3", Limits: sandbox.DefaultLimits()})
 	if err == nil || !strings.Contains(err.Error(), "--python") {
 		t.Fatalf("err = %v, want an error naming --python", err)
+	}
+}
+
+// If pybox itself dies (SIGKILL, OOM), its sandboxes die with it: the
+// init has a parent-death signal, and the pid namespace ends with pid 1.
+func TestHostDeathKillsTheSandbox(t *testing.T) {
+	requireRoot(t)
+	b := newBackend(t, unix.EPERM)
+	bin := buildPybox(t)
+	cmd := exec.Command(bin, "run", "-c", "import os, time\nif os.fork() == 0:\n    os.setsid()\ntime.sleep(120)")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(sandboxProcesses(b)) < 3 { // reaper, script and its child
+		if time.Now().After(deadline) {
+			t.Fatalf("sandbox processes never appeared: %v", sandboxProcesses(b))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	// The sandbox's pid 1 is reparented to the host's init, which reaps
+	// it in its own time: a zombie is dead, so only live ones count.
+	live := func() []int {
+		var pids []int
+		for _, pid := range sandboxProcesses(b) {
+			if st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); err == nil {
+				if f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:])); len(f) > 0 && f[0] != "Z" {
+					pids = append(pids, pid)
+				}
+			}
+		}
+		return pids
+	}
+	eventually(func() bool { return len(live()) == 0 })
+	if left := live(); len(left) > 0 {
+		t.Fatalf("sandbox processes outlived pybox: %v", left)
+	}
+	// The dead pybox could not remove its cgroup; the next start sweeps
+	// such leftovers once they are old enough. Remove it here.
+	for _, parent := range b.cgroups.Parent() {
+		ents, _ := os.ReadDir(parent)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "pybox-") {
+				os.Remove(filepath.Join(parent, e.Name()))
+			}
+		}
 	}
 }

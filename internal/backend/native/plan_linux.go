@@ -58,6 +58,9 @@ const sandboxUID = 1000
 const (
 	codeDir = "/pybox"
 	workDir = "/tmp"
+	// bootPath holds the boot program. The leading dot keeps it out of
+	// the way: not importable, and hidden from a plain listing.
+	bootPath = "/pybox/.boot.py"
 )
 
 const passwd = "root:x:0:0:root:/root:/usr/sbin/nologin\n" +
@@ -186,6 +189,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 	script := filepath.Join(codeDir, filename)
 	files := []nsinit.File{
 		{Path: script, Data: spec.Code, Mode: 0o444},
+		{Path: bootPath, Data: []byte(driver.Boot), Mode: 0o444},
 		{Path: "/etc/passwd", Data: []byte(passwd), Mode: 0o444},
 		{Path: "/etc/group", Data: []byte(group), Mode: 0o444},
 		{Path: "/etc/hosts", Data: []byte("127.0.0.1\tlocalhost pybox\n::1\tlocalhost\n"), Mode: 0o444},
@@ -229,7 +233,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		}
 	}
 
-	argv := append([]string{in.Executable, "-I", "-S", "-B", "-u", "-c", driver.Boot, script}, spec.Args...)
+	argv := append([]string{in.Executable, "-I", "-S", "-B", "-u", bootPath, script}, spec.Args...)
 	rootBytes := int64(len(spec.Code)) + 1<<20
 	return &nsinit.Config{
 		Mounts:        bs.binds,

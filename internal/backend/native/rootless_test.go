@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -31,23 +32,44 @@ const nobodyUID = 65534
 // user can read and traverse, and returns its path.
 func buildPybox(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go tool is not on PATH; cannot build the pybox binary")
+	built.once.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			built.skip = "the go tool is not on PATH; cannot build the pybox binary"
+			return
+		}
+		dir, err := os.MkdirTemp("", "pybox-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		os.Chmod(dir, 0o755)
+		bin := filepath.Join(dir, "pybox")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/pybox-dev/pybox/cmd/pybox")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		built.dir, built.path = dir, bin
+	})
+	if built.skip != "" {
+		t.Skip(built.skip)
 	}
-	dir := worldDir(t, 0o755)
-	bin := filepath.Join(dir, "pybox")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/pybox-dev/pybox/cmd/pybox")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	if err := os.Chmod(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin
+	return built.path
+}
+
+// built is the pybox binary, built once per test run (see buildPybox) and
+// removed by TestMain.
+var built struct {
+	once            sync.Once
+	dir, path, skip string
+	err             error
 }
 
 // worldDir returns a new temporary directory with the given mode, and
