@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -145,21 +144,8 @@ func TestHostDeathKillsTheSandbox(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	// The sandbox's pid 1 is reparented to the host's init, which reaps
-	// it in its own time: a zombie is dead, so only live ones count.
-	live := func() []int {
-		var pids []int
-		for _, pid := range sandboxProcesses(b) {
-			if st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat")); err == nil {
-				if f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:])); len(f) > 0 && f[0] != "Z" {
-					pids = append(pids, pid)
-				}
-			}
-		}
-		return pids
-	}
-	eventually(func() bool { return len(live()) == 0 })
-	if left := live(); len(left) > 0 {
+	eventually(func() bool { return len(sandboxProcesses(b)) == 0 })
+	if left := sandboxProcesses(b); len(left) > 0 {
 		t.Fatalf("sandbox processes outlived pybox: %v", left)
 	}
 	// The dead pybox could not remove its cgroup; the next start sweeps

@@ -3,7 +3,6 @@
 package native
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -175,7 +174,9 @@ func (b *Backend) inSandboxRange(uid int) bool {
 
 func sandboxProcesses(b *Backend) []int { return processesWhere(b.inSandboxRange) }
 
-// processesWhere lists the pids whose real uid satisfies match.
+// processesWhere lists the live pids whose real uid satisfies match.
+// Zombies are dead (they hold a pid, nothing else); a zombie whose parent
+// died is reaped by the host's init in its own time.
 func processesWhere(match func(uid int) bool) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
@@ -184,19 +185,24 @@ func processesWhere(match func(uid int) bool) []int {
 		if err != nil {
 			continue
 		}
-		f, err := os.Open(filepath.Join("/proc", e.Name(), "status"))
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
 		if err != nil {
 			continue
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) > 1 && f[0] == "Uid:" {
-				if uid, _ := strconv.Atoi(f[1]); match(uid) {
-					pids = append(pids, pid)
-				}
+		var uid int
+		zombie := false
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) > 1 && f[0] == "Uid:":
+				uid, _ = strconv.Atoi(f[1])
+			case len(f) > 1 && f[0] == "State:":
+				zombie = f[1] == "Z"
 			}
 		}
-		f.Close()
+		if !zombie && match(uid) {
+			pids = append(pids, pid)
+		}
 	}
 	return pids
 }
