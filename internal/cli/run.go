@@ -13,11 +13,15 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pybox-dev/pybox/internal/backend/native"
 	"github.com/pybox-dev/pybox/internal/config"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
+
+// processStart approximates when pybox started, for --debug timings.
+var processStart = time.Now()
 
 // maxCodeBytes bounds the source accepted by `run` (a script, not data:
 // data goes in with --file).
@@ -93,7 +97,10 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		spec.Stdout, spec.Stderr = stdout, stderr
 	}
 
-	backend, err := newBackend(cfg, logger(*debug, stderr))
+	log := logger(*debug, stderr)
+	log.Debug("flags parsed", "us_since_start", time.Since(processStart).Microseconds())
+	backend, err := newBackend(cfg, log)
+	log.Debug("backend ready", "us_since_start", time.Since(processStart).Microseconds())
 	if err != nil {
 		fmt.Fprintf(stderr, "pybox: %v\n", err)
 		return exitFailure
