@@ -125,13 +125,18 @@ func runOnce(argv []string) (time.Duration, error) {
 	return d, nil
 }
 
-var stepRe = regexp.MustCompile(`step="(\d+) ([^"(]+?) \(report at (\d+)µs\)"`)
+var (
+	preparedRe = regexp.MustCompile(`msg=prepared sandbox_id=\S+ us=(\d+)`)
+	execRe     = regexp.MustCompile(`step="(\d+) installing seccomp filter \(report at (\d+)µs\)"`)
+)
 
 // breakdown runs pybox with --debug and --json to show where the time of a
-// sandboxed run goes: the init's own steps, and the time until the user's
-// code starts (which includes the interpreter's start-up).
+// sandboxed run goes: the sandbox's own setup until the interpreter is
+// exec'd (host preparation, clone into new namespaces, the init and its
+// steps), and the time until the user's code starts (the interpreter's
+// start-up and pybox's boot program included).
 func breakdown(pybox, python, code string, n int) {
-	var setup, initSteps, wall []float64
+	var setup, steps, start, wall []float64
 	for i := 0; i < n; i++ {
 		cmd := exec.Command(pybox, "run", "--json", "--debug", "--python", python, "-c", code)
 		var stdout, stderr bytes.Buffer
@@ -142,17 +147,22 @@ func breakdown(pybox, python, code string, n int) {
 			SetupMS float64 `json:"setup_ms"`
 		}
 		check(json.Unmarshal(stdout.Bytes(), &res))
-		setup, wall = append(setup, res.SetupMS), append(wall, res.WallMS)
-		last := 0.0
-		for _, m := range stepRe.FindAllStringSubmatch(stderr.String(), -1) {
-			us, _ := strconv.ParseFloat(m[1], 64)
-			last = us / 1000
+		p := preparedRe.FindStringSubmatch(stderr.String())
+		e := execRe.FindStringSubmatch(stderr.String())
+		if p == nil || e == nil {
+			check(fmt.Errorf("no timings in --debug output:\n%s", stderr.String()))
 		}
-		initSteps = append(initSteps, last)
+		prep, _ := strconv.ParseFloat(p[1], 64)
+		stepUS, _ := strconv.ParseFloat(e[1], 64)
+		execAt, _ := strconv.ParseFloat(e[2], 64)
+		setup = append(setup, (prep+execAt)/1000)
+		steps = append(steps, stepUS/1000)
+		start, wall = append(start, res.SetupMS), append(wall, res.WallMS)
 	}
-	fmt.Printf("\nInside `pybox run` (median of %d): the init's setup steps (mounts to seccomp) take %.2f ms; "+
-		"user code starts %.1f ms after the host starts the init (the interpreter's own start-up included); the sandbox is gone %.1f ms after it started.\n",
-		n, median(initSteps), median(setup), median(wall))
+	fmt.Printf("\nInside `pybox run` (medians of %d runs): sandbox setup until the interpreter is exec'd %.1f ms "+
+		"(host preparation, clone into new namespaces, the init's start and its steps; the steps from mounts to seccomp take %.2f ms); "+
+		"user code starts %.1f ms after the clone (the interpreter's own start-up and the boot program's fork included); "+
+		"the sandbox is gone %.1f ms after the clone.\n", n, median(setup), median(steps), median(start), median(wall))
 }
 
 func kernel() string {

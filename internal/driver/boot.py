@@ -5,8 +5,8 @@
 # orphans are reparented to it. User code must not run there (a script's
 # os.kill(os.getpid(), SIGTERM) would do nothing), so this program forks:
 # the parent stays pid 1, reaps every orphan and reports the user process's
-# wait status on fd 3; the child closes fd 3 and runs the script as
-# __main__. It imports only built-in modules, to keep start-up fast.
+# wait status on fd 3 ("X <status>"); the child reports "S <pid>" when the
+# script is about to start, closes fd 3 and runs the script as __main__. It imports only built-in modules, to keep start-up fast.
 #
 # The interpreter starts with -S (no site) and the child runs site.main()
 # itself: the fork then copies a small heap, and the reaper never holds
@@ -22,7 +22,6 @@ def _pybox_main():
         # end the reaper before the user process is reaped.
         for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGUSR1, _signal.SIGUSR2):
             _signal.signal(sig, _signal.SIG_IGN)
-        os.write(3, b"S %d\n" % pid)
         while True:
             try:
                 p, status = os.wait()
@@ -33,10 +32,11 @@ def _pybox_main():
             if p == pid:
                 os.write(3, b"X %d\n" % status)
                 os._exit(0)
-    os.close(3)
-    os.closerange(3, 1 << 20)
     import site
     site.main()
+    os.write(3, b"S %d\n" % os.getpid())
+    os.close(3)
+    os.closerange(3, 1 << 20)
     del sys.argv[0]
     sys.path.insert(0, os.path.dirname(script))
     main = type(sys)("__main__")
