@@ -5,8 +5,8 @@ package driver
 
 import _ "embed"
 
-// Boot is the program run as pid 1 of every sandbox: it forks the user's
-// script, reaps orphans and reports the script's wait status.
+// Reaper is the program pid 1 of every sandbox runs: it reaps orphans and
+// reports the user's program's wait status.
 //
-//go:embed boot.py
-var Boot string
+//go:embed reaper.py
+var Reaper string

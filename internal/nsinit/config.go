@@ -5,9 +5,10 @@
 // is gone (replaced by execve) before any user code runs.
 //
 // The host sends one Config as JSON on fd 3 and reads reports from fd 4:
-// "E <message>" if a setup step failed. After execve, the interpreter's
-// boot program (package driver) keeps fd 4 as its fd 3 and reports
-// "S <pid>" when user code starts and "X <wait status>" when it ends.
+// "E <message>" if a setup step failed, "F <pid>" once the user's program
+// is started. The init then becomes the reaper (package driver), which
+// keeps the report pipe as its fd 3 and reports "X <wait status>" when the
+// program ends.
 package nsinit
 
 // Name is argv[0] of the re-executed init.
@@ -45,12 +46,13 @@ type Config struct {
 	// BootID replaces the host's /proc/sys/kernel/random/boot_id.
 	BootID  string   `json:"boot_id"`
 	Rlimits []Rlimit `json:"rlimits"`
-	// Exec is the interpreter path inside the sandbox; Argv and Env are
-	// passed to it verbatim.
-	Exec string   `json:"exec"`
-	Argv []string `json:"argv"`
-	Env  []string `json:"env"`
-	Cwd  string   `json:"cwd"`
+	// Exec and Argv start the reaper, which pid 1 becomes; ProgramArgv
+	// starts the user's program. Both get Env, and Cwd as their directory.
+	Exec        string   `json:"exec"`
+	Argv        []string `json:"argv"`
+	ProgramArgv []string `json:"program_argv"`
+	Env         []string `json:"env"`
+	Cwd         string   `json:"cwd"`
 	// Landlock rules use paths inside the new root. Empty means Landlock
 	// is not applied (the kernel lacks it); the host decides and reports.
 	Landlock []LandlockRule `json:"landlock"`

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/pybox-dev/pybox/internal/linux/landlock"
@@ -17,34 +19,43 @@ import (
 const staging = "/tmp"
 
 // Main is the entry point of the re-executed init. It never returns: it
-// execs the interpreter or exits 1 after reporting what failed.
+// becomes the sandbox's reaper (pid 1) or exits 1 after reporting what
+// failed.
 func Main() {
-	// Every privileged step below acts on the calling thread (caps,
-	// no_new_privs, Landlock, seccomp, the cgroup namespace), and execve
-	// must run on that same thread.
+	// The per-thread steps (capabilities, no_new_privs, Landlock, seccomp,
+	// the cgroup namespace) that end in this thread's execve must run on
+	// the thread that execs.
 	runtime.LockOSThread()
 	report := os.NewFile(ReportFD, "report")
-	if err := run(); err != nil {
+	if err := run(report); err != nil {
 		fmt.Fprintf(report, "E %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+func run(report *os.File) error {
 	cfgFile := os.NewFile(ConfigFD, "config")
 	var cfg Config
 	if err := json.NewDecoder(cfgFile).Decode(&cfg); err != nil {
 		return fmt.Errorf("reading config: %w", err)
 	}
 	cfgFile.Close()
-	return setup(&cfg)
+	return setup(&cfg, report)
 }
 
-// setup is the whole pipeline, one named step per mechanism, in the order
-// that each step still has the privilege it needs: mounts, pivot_root,
-// hostname, rlimits, cgroup namespace, capabilities, no_new_privs,
-// Landlock, descriptors, seccomp, execve.
-func setup(cfg *Config) error {
+// setup is the whole pipeline, one named step per mechanism: first what
+// applies to the whole sandbox (mounts, pivot_root, hostname, rlimits,
+// descriptors), then what each thread must do for itself before it execs
+// (confine: cgroup namespace, capabilities, no_new_privs, Landlock,
+// seccomp, always in that order and seccomp last).
+//
+// Two processes leave the init: the user's program, forked from a thread
+// that has just confined itself, and pid 1, which the init's main thread
+// becomes by confining itself and exec'ing the reaper. The program is
+// never pid 1 (where signals without a handler are ignored and orphans
+// land), and it starts as a plain `python3 -I script.py`, in parallel
+// with the reaper.
+func setup(cfg *Config, report *os.File) error {
 	steps := []struct {
 		name string
 		fn   func(*Config) error
@@ -60,12 +71,8 @@ func setup(cfg *Config) error {
 		{"pivoting root", pivotRoot},
 		{"setting hostname", setHostname},
 		{"setting rlimits", setRlimits},
-		{"entering cgroup namespace", unshareCgroup},
-		{"dropping capabilities", dropCaps},
-		{"setting no_new_privs", noNewPrivs},
-		{"applying landlock", applyLandlock},
 		{"closing descriptors", closeFDs},
-		{"installing seccomp filter", installSeccomp},
+		{"starting the program", startProgram},
 	}
 	t0 := time.Now()
 	for _, s := range steps {
@@ -73,12 +80,80 @@ func setup(cfg *Config) error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		if cfg.Trace {
-			fmt.Fprintf(os.NewFile(ReportFD, "report"), "T %d %s\n", time.Since(t0).Microseconds(), s.name)
+			fmt.Fprintf(report, "T %d %s\n", time.Since(t0).Microseconds(), s.name)
 		}
+	}
+	if err := unix.Dup3(ReportFD, 3, 0); err != nil {
+		return fmt.Errorf("handing the report pipe to the reaper: %w", err)
+	}
+	if err := confine(cfg); err != nil {
+		return fmt.Errorf("confining the reaper: %w", err)
 	}
 	// Nothing but execve may follow the seccomp filter.
 	err := unix.Exec(cfg.Exec, cfg.Argv, cfg.Env)
 	return fmt.Errorf("executing %s: %w", cfg.Exec, err)
+}
+
+// confine applies the per-thread layers to the calling thread, in order;
+// what this thread execs or forks inherits them.
+func confine(cfg *Config) error {
+	steps := []struct {
+		name string
+		fn   func(*Config) error
+	}{
+		{"entering cgroup namespace", unshareCgroup},
+		{"dropping capabilities", dropCaps},
+		{"setting no_new_privs", noNewPrivs},
+		{"applying landlock", applyLandlock},
+		{"installing seccomp filter", installSeccomp},
+	}
+	for _, s := range steps {
+		if err := s.fn(cfg); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// startProgram forks the user's program from a fresh OS thread that
+// confines itself first, and reports its pid ("F <pid>").
+//
+// The thread is discarded afterwards (its goroutine exits while locked),
+// so the only Go code that runs under the sandbox's filter is the parent
+// half of fork+exec on a thread that is about to die. Before the fork the
+// init becomes non-dumpable: until pid 1 execs the reaper it is an
+// unconfined process, and /proc/1/mem must not be a way into it (Landlock
+// also refuses a confined process ptrace access to anything outside its
+// domain).
+func startProgram(cfg *Config) error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("making the init non-dumpable: %w", err)
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		if err := confine(cfg); err != nil {
+			done <- result{0, err}
+			return
+		}
+		pid, err := syscall.ForkExec(cfg.ProgramArgv[0], cfg.ProgramArgv, &syscall.ProcAttr{
+			Dir:   cfg.Cwd,
+			Env:   cfg.Env,
+			Files: []uintptr{0, 1, 2},
+		})
+		done <- result{pid, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		return r.err
+	}
+	cfg.Argv = append(cfg.Argv, strconv.Itoa(r.pid))
+	_, err := fmt.Fprintf(os.NewFile(ReportFD, "report"), "F %d\n", r.pid)
+	return err
 }
 
 func setHostname(cfg *Config) error {
@@ -154,15 +229,12 @@ func applyLandlock(cfg *Config) error {
 	return err
 }
 
-// closeFDs leaves the interpreter exactly stdin, stdout, stderr and the
-// report pipe (as fd 3, which the boot program closes in the user's
-// process). Every other descriptor is marked close-on-exec: a descriptor
-// leaked into a sandbox is an escape (CVE-2024-21626).
+// closeFDs marks every descriptor but stdin, stdout and stderr
+// close-on-exec: a descriptor leaked into a sandbox is an escape
+// (CVE-2024-21626). The program gets exactly 0, 1 and 2; the reaper also
+// gets the report pipe, as fd 3.
 func closeFDs(*Config) error {
-	if err := unix.Dup3(ReportFD, 3, 0); err != nil {
-		return err
-	}
-	return unix.CloseRange(4, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 }
 
 func installSeccomp(cfg *Config) error {

@@ -205,7 +205,8 @@ type Result struct {
 	StdoutBytes     int64   `json:"stdout_bytes"`
 	StderrBytes     int64   `json:"stderr_bytes"`
 	WallMS          float64 `json:"wall_ms"`
-	// SetupMS is the part of WallMS spent before user code started.
+	// SetupMS is the part of WallMS spent before the program's interpreter
+	// was started: pybox's own cost, apart from the interpreter's start-up.
 	SetupMS         float64 `json:"setup_ms"`
 	CPUMS           float64 `json:"cpu_ms"`
 	PeakMemoryBytes int64   `json:"peak_memory_bytes"`

@@ -471,7 +471,7 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 
 	waitErr := cmd.Wait()
 	end := time.Now()
-	log.Debug("sandbox exited", "us", end.Sub(r.started).Microseconds(), "user_code_started_us", rep.started.Sub(r.started).Microseconds())
+	log.Debug("sandbox exited", "us", end.Sub(r.started).Microseconds(), "program_started_us", rep.started.Sub(r.started).Microseconds())
 	wg.Wait()
 	<-repDone
 	stdout.FlushLive()
@@ -647,9 +647,9 @@ func (rep *report) read(r io.Reader, t0 time.Time) {
 			rep.setupErr = arg
 		case "T":
 			rep.trace = append(rep.trace, arg+fmt.Sprintf(" (report at %dµs)", time.Since(t0).Microseconds()))
-		case "S":
+		case "F":
 			rep.started = time.Now()
-			rep.trace = append(rep.trace, fmt.Sprintf("user code started at %dµs", time.Since(t0).Microseconds()))
+			rep.trace = append(rep.trace, fmt.Sprintf("program started at %dµs", time.Since(t0).Microseconds()))
 		case "X":
 			rep.trace = append(rep.trace, fmt.Sprintf("exit reported at %dµs", time.Since(t0).Microseconds()))
 			if n, err := strconv.Atoi(arg); err == nil {

@@ -58,9 +58,9 @@ const sandboxUID = 1000
 const (
 	codeDir = "/pybox"
 	workDir = "/tmp"
-	// bootPath holds the boot program. The leading dot keeps it out of
+	// reaperPath holds pid 1's program. The leading dot keeps it out of
 	// the way: not importable, and hidden from a plain listing.
-	bootPath = "/pybox/.boot.py"
+	reaperPath = "/pybox/.reaper.py"
 )
 
 const passwd = "root:x:0:0:root:/root:/usr/sbin/nologin\n" +
@@ -189,7 +189,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 	script := filepath.Join(codeDir, filename)
 	files := []nsinit.File{
 		{Path: script, Data: spec.Code, Mode: 0o444},
-		{Path: bootPath, Data: []byte(driver.Boot), Mode: 0o444},
+		{Path: reaperPath, Data: []byte(driver.Reaper), Mode: 0o444},
 		{Path: "/etc/passwd", Data: []byte(passwd), Mode: 0o444},
 		{Path: "/etc/group", Data: []byte(group), Mode: 0o444},
 		{Path: "/etc/hosts", Data: []byte("127.0.0.1\tlocalhost pybox\n::1\tlocalhost\n"), Mode: 0o444},
@@ -233,7 +233,9 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		}
 	}
 
-	argv := append([]string{in.Executable, "-I", "-S", "-B", "-u", bootPath, script}, spec.Args...)
+	// The program runs as `python3 -I script.py`, unbuffered so that its
+	// output streams; -B because the stdlib is read-only anyway.
+	program := append([]string{in.Executable, "-I", "-B", "-u", script}, spec.Args...)
 	rootBytes := int64(len(spec.Code)) + 1<<20
 	return &nsinit.Config{
 		Mounts:        bs.binds,
@@ -248,11 +250,14 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		BootID:        randomUUID(),
 		Rlimits:       rl,
 		Exec:          in.Executable,
-		Argv:          argv,
-		Env:           env(filepath.Dir(in.Executable)),
-		Cwd:           workDir,
-		Landlock:      ll,
-		Seccomp:       b.filter,
+		// The reaper's argv ends with the program's pid, which the init
+		// appends once it has started the program.
+		Argv:        []string{in.Executable, "-I", "-S", "-B", reaperPath},
+		ProgramArgv: program,
+		Env:         env(filepath.Dir(in.Executable)),
+		Cwd:         workDir,
+		Landlock:    ll,
+		Seccomp:     b.filter,
 	}, nil
 }
 
