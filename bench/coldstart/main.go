@@ -127,14 +127,13 @@ func runOnce(argv []string) (time.Duration, error) {
 
 var (
 	preparedRe = regexp.MustCompile(`msg=prepared sandbox_id=\S+ us=(\d+)`)
-	execRe     = regexp.MustCompile(`step="(\d+) installing seccomp filter \(report at (\d+)µs\)"`)
+	execRe     = regexp.MustCompile(`step="(\d+) starting the program \(report at (\d+)µs\)"`)
 )
 
 // breakdown runs pybox with --debug and --json to show where the time of a
-// sandboxed run goes: the sandbox's own setup until the interpreter is
-// exec'd (host preparation, clone into new namespaces, the init and its
-// steps), and the time until the user's code starts (the interpreter's
-// start-up and pybox's boot program included).
+// sandboxed run goes: the sandbox's own setup until the program's
+// interpreter is started (host preparation, clone into new namespaces, the
+// init and its steps), and the whole life of the sandbox.
 func breakdown(pybox, python, code string, n int) {
 	var setup, steps, start, wall []float64
 	for i := 0; i < n; i++ {
@@ -159,10 +158,10 @@ func breakdown(pybox, python, code string, n int) {
 		steps = append(steps, stepUS/1000)
 		start, wall = append(start, res.SetupMS), append(wall, res.WallMS)
 	}
-	fmt.Printf("\nInside `pybox run` (medians of %d runs): sandbox setup until the interpreter is exec'd %.1f ms "+
-		"(host preparation, clone into new namespaces, the init's start and its steps; the steps from mounts to seccomp take %.2f ms); "+
-		"user code starts %.1f ms after the clone (the interpreter's own start-up and the boot program's fork included); "+
-		"the sandbox is gone %.1f ms after the clone.\n", n, median(setup), median(steps), median(start), median(wall))
+	fmt.Printf("\nInside `pybox run` (medians of %d runs): the sandbox is set up and the program's interpreter started %.1f ms "+
+		"after Run begins (host preparation, clone into new namespaces, the init's start-up and its steps, which take %.2f ms from "+
+		"mounts to the fork of the program); setup_ms reports %.1f ms from the clone; the sandbox is gone %.1f ms after the clone.\n",
+		n, median(setup), median(steps), median(start), median(wall))
 }
 
 func kernel() string {

@@ -176,10 +176,19 @@ func rmdirRetry(dir string) error {
 	return fmt.Errorf("removing cgroup %s: %w", dir, err)
 }
 
-// cpuQuota turns a CPU fraction into a CFS quota for a 100 ms period.
+// cfsPeriod is the CPU quota's accounting window, in µs. The kernel's
+// default (100 ms) throttles a sandbox whose interpreter needs more than
+// half of it to start (a 0.5 CPU limit allows 50 ms per period): a Python
+// whose site imports take 45 ms of CPU then stalls for most of a period
+// before printing anything. Over 250 ms, short bursts such as interpreter
+// start-up or a heavy import run at full speed, while a longer run is
+// still held to its share in every quarter second.
+const cfsPeriod = 250000
+
+// cpuQuota turns a CPU fraction into a CFS quota for cfsPeriod.
 func cpuQuota(cpu float64) (quota, period int64) {
-	period = 100000
-	quota = int64(cpu*float64(period) + 0.5) // round: 0.29*100000 is 28999.999...
+	period = cfsPeriod
+	quota = int64(cpu*float64(period) + 0.5) // round: 0.29*250000 is not exact in binary
 	if quota < 1000 {
 		quota = 1000 // the kernel's minimum is 1 ms
 	}

@@ -43,28 +43,29 @@ func TestCPUQuota(t *testing.T) {
 		cpu   float64
 		quota int64
 	}{
-		{0.5, 50000},
-		{1, 100000},
-		{2.5, 250000},
-		{0.25, 25000},
-		{0.01, 1000},
-		{0.015, 1500},
-		// Values that are not exact in binary must round, not truncate:
-		// 0.29*100000 is 28999.999999999996 in float64.
-		{0.29, 29000},
-		{0.57, 57000},
-		{0.58, 58000},
+		{0.5, 125000},
+		{1, 250000},
+		{2.5, 625000},
+		{0.25, 62500},
+		{0.01, 2500},
+		{0.015, 3750},
+		// Fractions of a microsecond round to the nearest.
+		{0.29, 72500},
+		{0.57, 142500},
+		{0.58, 145000},
+		{0.1234567, 30864},
+		{0.0000026 + 0.5, 125001},
 		// The kernel refuses quotas below 1 ms.
 		{0.001, 1000},
-		{0.0099, 1000},
+		{0.0039, 1000},
 		{0, 1000},
-		{1024, 102400000},
+		{1024, 256000000},
 	}
 	for _, c := range cases {
 		t.Run("cpu="+strconv.FormatFloat(c.cpu, 'g', -1, 64), func(t *testing.T) {
 			q, p := cpuQuota(c.cpu)
-			if p != 100000 {
-				t.Errorf("period = %d, want 100000", p)
+			if p != 250000 {
+				t.Errorf("period = %d, want 250000", p)
 			}
 			if q != c.quota {
 				t.Errorf("cpuQuota(%v) quota = %d, want %d", c.cpu, q, c.quota)

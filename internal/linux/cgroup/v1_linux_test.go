@@ -121,8 +121,8 @@ func TestV1RealHierarchy(t *testing.T) {
 		}
 		if slices.Contains(mounted, "cpu") {
 			cpuDir := filepath.Join(cgroupRoot, "cpu", parent, "pybox-t1")
-			want[filepath.Join(cpuDir, "cpu.cfs_period_us")] = "100000"
-			want[filepath.Join(cpuDir, "cpu.cfs_quota_us")] = "50000"
+			want[filepath.Join(cpuDir, "cpu.cfs_period_us")] = "250000"
+			want[filepath.Join(cpuDir, "cpu.cfs_quota_us")] = "125000"
 		}
 		for file, w := range want {
 			data, err := os.ReadFile(file)

@@ -235,28 +235,28 @@ func TestV2CreateWritesLimits(t *testing.T) {
 			r:    Resources{MemoryBytes: 64 << 20, CPU: 0.5, Pids: 16},
 			want: map[string]string{
 				"memory.max": "67108864", "memory.swap.max": "0", "memory.oom.group": "1",
-				"pids.max": "16", "cpu.max": "50000 100000",
+				"pids.max": "16", "cpu.max": "125000 250000",
 			},
 		},
 		{
 			name: "defaults",
 			r:    Resources{MemoryBytes: 256 << 20, CPU: 0.5, Pids: 128},
-			want: map[string]string{"memory.max": "268435456", "pids.max": "128", "cpu.max": "50000 100000"},
+			want: map[string]string{"memory.max": "268435456", "pids.max": "128", "cpu.max": "125000 250000"},
 		},
 		{
 			name: "minimum quota",
 			r:    Resources{MemoryBytes: 16 << 20, CPU: 0.001, Pids: 1},
-			want: map[string]string{"memory.max": "16777216", "pids.max": "1", "cpu.max": "1000 100000"},
+			want: map[string]string{"memory.max": "16777216", "pids.max": "1", "cpu.max": "1000 250000"},
 		},
 		{
 			name: "one percent",
 			r:    Resources{MemoryBytes: 16 << 20, CPU: 0.01, Pids: 1},
-			want: map[string]string{"cpu.max": "1000 100000"},
+			want: map[string]string{"cpu.max": "2500 250000"},
 		},
 		{
 			name: "several CPUs",
 			r:    Resources{MemoryBytes: 1 << 30, CPU: 2.5, Pids: 4096},
-			want: map[string]string{"memory.max": "1073741824", "pids.max": "4096", "cpu.max": "250000 100000"},
+			want: map[string]string{"memory.max": "1073741824", "pids.max": "4096", "cpu.max": "625000 250000"},
 		},
 		{
 			name: "no CPU quota",
