@@ -354,30 +354,18 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 		r.undo = append(r.undo, func() { closeAll(trees) })
 	}
 
-	cfgR, cfgW, err := os.Pipe()
+	// config, report, stdout, stderr and stdin pipes.
+	pipes, err := newPipes(5)
 	if err != nil {
 		return nil, err
 	}
-	repR, repW, err := os.Pipe()
-	if err != nil {
-		cfgR.Close()
-		cfgW.Close()
-		return nil, err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
+	cfgR, cfgW := pipes[0][0], pipes[0][1]
+	repR, repW := pipes[1][0], pipes[1][1]
+	outR, outW := pipes[2][0], pipes[2][1]
+	errR, errW := pipes[3][0], pipes[3][1]
 	// Standard input is an empty pipe: reads see end of file at once.
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	inW.Close()
+	inR := pipes[4][0]
+	pipes[4][1].Close()
 	parentEnds := []*os.File{cfgW, repR, outR, errR}
 	childEnds := []*os.File{cfgR, repW, outW, errW, inR}
 	if !b.rootless {
@@ -570,6 +558,23 @@ func (r *run) start(cmd *exec.Cmd) (attached bool, err error) {
 		return false, fmt.Errorf("starting sandbox init: %w", o.err)
 	}
 	return o.attached, nil
+}
+
+// newPipes returns n pipes as (read, write) pairs, or none.
+func newPipes(n int) ([][2]*os.File, error) {
+	var pipes [][2]*os.File
+	for i := 0; i < n; i++ {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, p := range pipes {
+				p[0].Close()
+				p[1].Close()
+			}
+			return nil, err
+		}
+		pipes = append(pipes, [2]*os.File{r, w})
+	}
+	return pipes, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
