@@ -79,6 +79,7 @@ func addConfigFlags(fs *flag.FlagSet) *configFlags {
 	fs.StringVar(&c.CgroupParent, "cgroup-parent", c.CgroupParent, "cgroup for sandboxes, relative to the hierarchy root")
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for uid slot locks")
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "directory for cached interpreter descriptions")
+	fs.IntVar(&c.SeccompErrno, "seccomp-errno", c.SeccompErrno, "errno returned by denied syscalls (conformance tests change it)")
 	return cf
 }
 

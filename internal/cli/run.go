@@ -18,6 +18,7 @@ import (
 	"github.com/pybox-dev/pybox/internal/backend/native"
 	"github.com/pybox-dev/pybox/internal/config"
 	"github.com/pybox-dev/pybox/internal/sandbox"
+	"golang.org/x/sys/unix"
 )
 
 // processStart approximates when pybox started, for --debug timings.
@@ -159,5 +160,6 @@ func nativeConfig(cfg *config.Config, log *slog.Logger) native.Config {
 		CgroupParent: cfg.CgroupParent,
 		StateDir:     cfg.StateDir,
 		CacheDir:     cfg.CacheDir,
+		SeccompErrno: unix.Errno(cfg.SeccompErrno),
 	}
 }

@@ -37,21 +37,26 @@ type Config struct {
 	CgroupParent string `json:"cgroup-parent"`
 	StateDir     string `json:"state-dir"`
 	CacheDir     string `json:"cache-dir"`
+	// SeccompErrno is what denied syscalls return. Conformance tests set a
+	// value no kernel path returns, to tell "blocked by the filter" from
+	// "reached the kernel and failed"; users keep EPERM (1).
+	SeccompErrno int `json:"seccomp-errno"`
 }
 
 // Default returns the product defaults.
 func Default() Config {
 	return Config{
-		Backend:   "native",
-		Python:    "python3",
-		Memory:    "256MiB",
-		CPU:       sandbox.DefaultCPU,
-		Timeout:   "30s",
-		Pids:      sandbox.DefaultPids,
-		TmpfsSize: "64MiB",
-		MaxOutput: "1MiB",
-		UIDBase:   1_000_000_000,
-		UIDSlots:  1024,
+		Backend:      "native",
+		Python:       "python3",
+		Memory:       "256MiB",
+		CPU:          sandbox.DefaultCPU,
+		Timeout:      "30s",
+		Pids:         sandbox.DefaultPids,
+		TmpfsSize:    "64MiB",
+		MaxOutput:    "1MiB",
+		UIDBase:      1_000_000_000,
+		UIDSlots:     1024,
+		SeccompErrno: 1,
 	}
 }
 
@@ -106,6 +111,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Python == "" {
 		return errors.New("--python: must name an interpreter")
+	}
+	if c.SeccompErrno < 1 || c.SeccompErrno > 4095 {
+		return fmt.Errorf("--seccomp-errno: %d is not an errno (1 to 4095)", c.SeccompErrno)
 	}
 	if c.UIDBase < 65536 {
 		return fmt.Errorf("--uid-base: %d is too low; sandbox ids must not overlap the host's users (use at least 65536)", c.UIDBase)

@@ -204,7 +204,8 @@ func TestLoadFile(t *testing.T) {
 				"tmpfs-size": "128MiB", "max-output": "2MiB",
 				"uid-base": 2000000000, "uid-slots": 16,
 				"cgroup-parent": "pybox.slice/sandboxes",
-				"state-dir": "/var/lib/pybox", "cache-dir": "/var/cache/pybox"
+				"state-dir": "/var/lib/pybox", "cache-dir": "/var/cache/pybox",
+				"seccomp-errno": 4000
 			}`,
 			want: func(Config) Config {
 				return Config{
@@ -214,6 +215,7 @@ func TestLoadFile(t *testing.T) {
 					UIDBase: 2_000_000_000, UIDSlots: 16,
 					CgroupParent: "pybox.slice/sandboxes",
 					StateDir:     "/var/lib/pybox", CacheDir: "/var/cache/pybox",
+					SeccompErrno: 4000,
 				}
 			},
 		},
@@ -299,5 +301,20 @@ func TestLoadFileRejectsTrailingData(t *testing.T) {
 	c := Default()
 	if err := c.LoadFile(p); err == nil {
 		t.Fatal("a second JSON value after the first was silently ignored")
+	}
+}
+
+func TestValidateSeccompErrno(t *testing.T) {
+	for _, v := range []int{0, -1, 4096} {
+		c := Default()
+		c.SeccompErrno = v
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--seccomp-errno") {
+			t.Errorf("seccomp-errno %d: err = %v, want an error naming --seccomp-errno", v, err)
+		}
+	}
+	c := Default()
+	c.SeccompErrno = 4000
+	if err := c.Validate(); err != nil {
+		t.Errorf("seccomp-errno 4000: %v", err)
 	}
 }

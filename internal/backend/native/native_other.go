@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"syscall"
 
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
@@ -18,6 +19,7 @@ type Config struct {
 	StateDir     string
 	CacheDir     string
 	CgroupParent string
+	SeccompErrno syscall.Errno
 	Logger       *slog.Logger
 }
 
