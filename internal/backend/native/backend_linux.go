@@ -633,7 +633,7 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// report is what the init and the boot program said on the report pipe.
+// report is what the init and the reaper said on the report pipe.
 type report struct {
 	setupErr string
 	started  time.Time
