@@ -18,7 +18,6 @@ import (
 	"github.com/pybox-dev/pybox/internal/backend/native"
 	"github.com/pybox-dev/pybox/internal/config"
 	"github.com/pybox-dev/pybox/internal/sandbox"
-	"golang.org/x/sys/unix"
 )
 
 // processStart approximates when pybox started, for --debug timings.
@@ -160,6 +159,6 @@ func nativeConfig(cfg *config.Config, log *slog.Logger) native.Config {
 		CgroupParent: cfg.CgroupParent,
 		StateDir:     cfg.StateDir,
 		CacheDir:     cfg.CacheDir,
-		SeccompErrno: unix.Errno(cfg.SeccompErrno),
+		SeccompErrno: syscall.Errno(cfg.SeccompErrno),
 	}
 }

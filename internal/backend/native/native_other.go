@@ -5,23 +5,9 @@ package native
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"syscall"
 
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
-
-// Config configures the native backend (Linux only).
-type Config struct {
-	InitPath     string
-	UIDBase      int
-	UIDSlots     int
-	StateDir     string
-	CacheDir     string
-	CgroupParent string
-	SeccompErrno syscall.Errno
-	Logger       *slog.Logger
-}
 
 // Backend is unavailable outside Linux.
 type Backend struct{}
