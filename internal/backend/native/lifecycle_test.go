@@ -159,3 +159,44 @@ func TestHostDeathKillsTheSandbox(t *testing.T) {
 		}
 	}
 }
+
+// A virtual environment works as --python: its prefix is bound, and its
+// bin/python link is followed to the base interpreter it points at.
+func TestVirtualEnvInterpreter(t *testing.T) {
+	requireRoot(t)
+	requireDebianPython(t)
+	b := newBackend(t, unix.EPERM)
+	dir, err := os.MkdirTemp("/var/tmp", "pybox-venv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if out, err := exec.Command(debianPython, "-m", "venv", "--without-pip", "--system-site-packages", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot create a venv here: %v: %s", err, out)
+	}
+	// MkdirTemp made the venv root-only: refused with a reason, not a
+	// bare "permission denied" from inside the sandbox.
+	_, err = b.Run(context.Background(), &sandbox.Spec{Code: []byte("pass"), Python: filepath.Join(dir, "bin", "python"), Limits: sandbox.DefaultLimits()})
+	if err == nil || !strings.Contains(err.Error(), "chmod o+rx") {
+		t.Errorf("root-only venv: err = %v, want a refusal that says how to fix it", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := runCode(t, b, "import sys, numpy; print(sys.prefix, sys.base_prefix, numpy.__name__)", func(s *sandbox.Spec) {
+		s.Python = filepath.Join(dir, "bin", "python")
+	})
+	if res.Status != sandbox.StatusOK || !strings.Contains(res.Stdout, dir+" /usr numpy") {
+		t.Errorf("status %s, stdout %q, stderr %q; want the venv's prefix, Debian's base and numpy", res.Status, res.Stdout, res.Stderr)
+	}
+
+	// An interpreter under /tmp would be hidden by the sandbox's own /tmp.
+	tmp := t.TempDir()
+	if err := os.Symlink(debianPython, filepath.Join(tmp, "python3")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Run(context.Background(), &sandbox.Spec{Code: []byte("pass"), Python: filepath.Join(tmp, "python3"), Limits: sandbox.DefaultLimits()})
+	if err == nil || !strings.Contains(err.Error(), "lives under /tmp") {
+		t.Errorf("interpreter under /tmp: err = %v, want a clear refusal", err)
+	}
+}

@@ -121,24 +121,28 @@ func (b *bindSet) covered(p string) bool {
 // such as /lib64/ld-linux-x86-64.so.2 resolve as on the host.
 func (b *bindSet) add(p string) {
 	for depth := 0; depth < 16; depth++ {
-		if b.covered(p) {
-			return
-		}
 		st, err := os.Lstat(p)
 		if err != nil {
 			return
 		}
 		if st.Mode()&os.ModeSymlink != 0 {
+			// Follow links even inside a bound directory: a venv's
+			// bin/python points at an interpreter elsewhere.
 			target, err := os.Readlink(p)
 			if err != nil {
 				return
 			}
-			b.symlinks = append(b.symlinks, nsinit.Symlink{Path: p, Target: target})
+			if !b.covered(p) {
+				b.symlinks = append(b.symlinks, nsinit.Symlink{Path: p, Target: target})
+			}
 			if !filepath.IsAbs(target) {
 				target = filepath.Join(filepath.Dir(p), target)
 			}
 			p = filepath.Clean(target)
 			continue
+		}
+		if b.covered(p) {
+			return
 		}
 		// Drop binds that this one covers.
 		kept := b.binds[:0]
@@ -152,8 +156,50 @@ func (b *bindSet) add(p string) {
 	}
 }
 
+// checkTraversable refuses, with the fix, an interpreter that the sandbox's
+// unprivileged uid could not execute: inside the sandbox it owns nothing,
+// so every directory from a bind down to the interpreter, and the
+// interpreter itself, must be open to others. (Directories above a bind
+// are pybox's own, and open.)
+func (b *bindSet) checkTraversable(in *Interpreter) error {
+	for _, p := range []string{in.Executable, in.Real} {
+		top := ""
+		for _, m := range b.binds {
+			if p == m.Target || strings.HasPrefix(p, m.Target+"/") {
+				top = m.Target
+			}
+		}
+		if top == "" {
+			continue
+		}
+		for q := p; ; q = filepath.Dir(q) {
+			if st, err := os.Stat(q); err == nil && st.Mode().Perm()&0o001 == 0 {
+				return fmt.Errorf("%w: --python %s: %s has mode %v; the sandbox runs as an unprivileged user, "+
+					"so the interpreter and its directories must be readable and executable by others (chmod o+rx)",
+					sandbox.ErrInvalidSpec, in.Executable, q, st.Mode().Perm())
+			}
+			if q == top || q == "/" {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// sandboxOwned are paths the sandbox mounts its own filesystems on; an
+// interpreter that lives there on the host would be hidden.
+var sandboxOwned = []string{"/tmp", "/dev", "/proc", "/sys", "/pybox", "/etc"}
+
 // plan turns a spec into the init's configuration.
 func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, error) {
+	for _, p := range append([]string{in.Executable, in.Real}, in.Prefixes...) {
+		for _, owned := range sandboxOwned {
+			if p == owned || strings.HasPrefix(p, owned+"/") {
+				return nil, fmt.Errorf("%w: --python %s lives under %s, which the sandbox mounts its own filesystem on; install it elsewhere (for example /opt)",
+					sandbox.ErrInvalidSpec, in.Executable, owned)
+			}
+		}
+	}
 	var bs bindSet
 	for _, d := range systemLibDirs {
 		bs.add(d)
@@ -178,6 +224,11 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 	}
 	for _, p := range dataPaths {
 		bs.add(p)
+	}
+	if !b.rootless {
+		if err := bs.checkTraversable(in); err != nil {
+			return nil, err
+		}
 	}
 	// Sort so that parents are mounted before anything inside them.
 	sort.SliceStable(bs.binds, func(i, j int) bool { return bs.binds[i].Target < bs.binds[j].Target })
