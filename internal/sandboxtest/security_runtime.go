@@ -178,6 +178,8 @@ if hits:
 ` + pyFinish,
 		Control: `{{PRELUDE}}
 r, w = os.pipe()
+reader = os.dup(r)  # keep the read end open even if the pipe got fd 3
+os.set_blocking(w, False)
 os.dup2(w, 3)
 hits = []
 for fd in range(3, 256):
