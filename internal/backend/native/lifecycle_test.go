@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,18 +50,37 @@ func TestConcurrentRunsGetDistinctHostIDs(t *testing.T) {
 	check(t)
 }
 
-// Many runs in a row leave the host as they found it.
+// Many runs in a row leave the host as they found it, and pybox's own
+// memory does not grow with them.
 func TestRepeatedRunsLeaveNothing(t *testing.T) {
 	requireRoot(t)
 	b := newBackend(t, unix.EPERM)
-	check := postCheck(b)
-	for i := 0; i < 15; i++ {
-		res := runCode(t, b, "import os, threading; open('/tmp/f','w').write('x'*1000); t=threading.Thread(target=lambda: None); t.start(); t.join(); print(os.getpid())", nil)
-		if res.Status != sandbox.StatusOK {
-			t.Fatalf("run %d: %s %s", i, res.Status, res.Stderr)
+	code := "import os, threading; open('/tmp/f','w').write('x'*1000); t=threading.Thread(target=lambda: None); t.start(); t.join(); print('y'*100000)"
+	runs := func(n int) {
+		for i := 0; i < n; i++ {
+			res := runCode(t, b, code, nil)
+			if res.Status != sandbox.StatusOK {
+				t.Fatalf("run %d: %s %s", i, res.Status, res.Stderr)
+			}
 		}
 	}
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	runs(5) // warm caches (interpreter description, pools)
+	check := postCheck(b)
+	before := heap()
+	runs(30)
+	after := heap()
 	check(t)
+	t.Logf("heap in use: %d KiB before, %d KiB after 30 runs", before>>10, after>>10)
+	if after > before+1<<20 {
+		t.Errorf("pybox's heap grew by %d KiB over 30 runs", (after-before)>>10)
+	}
 }
 
 // The result reports every layer that was applied, and a run's
