@@ -27,6 +27,9 @@ const (
 type Config struct {
 	// Mounts are read-only binds into the new root, in order.
 	Mounts []Mount `json:"mounts"`
+	// Inputs are the user's read-only input files (--file), bound once
+	// /tmp and /dev are mounted so that they may land there.
+	Inputs []Mount `json:"inputs"`
 	// Symlinks are created in the new root (merged-/usr links, the
 	// interpreter's symlink chain).
 	Symlinks []Symlink `json:"symlinks"`
@@ -51,8 +54,14 @@ type Config struct {
 	Exec        string   `json:"exec"`
 	Argv        []string `json:"argv"`
 	ProgramArgv []string `json:"program_argv"`
-	Env         []string `json:"env"`
-	Cwd         string   `json:"cwd"`
+	// ReaperUID, when non-zero, is the uid and gid pid 1 switches to
+	// before it execs the reaper: another user than the program's, so that
+	// the program cannot signal it, open its memory or its report pipe,
+	// even without Landlock (root mode maps a whole id range; rootless
+	// mode has one id and leaves this 0).
+	ReaperUID int      `json:"reaper_uid,omitempty"`
+	Env       []string `json:"env"`
+	Cwd       string   `json:"cwd"`
 	// Landlock rules use paths inside the new root. Empty means Landlock
 	// is not applied (the kernel lacks it); the host decides and reports.
 	Landlock []LandlockRule `json:"landlock"`

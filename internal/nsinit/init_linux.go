@@ -67,6 +67,7 @@ func setup(cfg *Config, report *os.File) error {
 		{"writing files", writeFiles},
 		{"mounting scratch tmpfs", mountScratch},
 		{"populating /dev", mountDev},
+		{"placing input files", bindInputs},
 		{"mounting /proc", mountProc},
 		{"pivoting root", pivotRoot},
 		{"setting hostname", setHostname},
@@ -86,12 +87,40 @@ func setup(cfg *Config, report *os.File) error {
 	if err := unix.Dup3(ReportFD, 3, 0); err != nil {
 		return fmt.Errorf("handing the report pipe to the reaper: %w", err)
 	}
+	if err := becomeReaperUser(cfg); err != nil {
+		return err
+	}
 	if err := confine(cfg); err != nil {
 		return fmt.Errorf("confining the reaper: %w", err)
 	}
 	// Nothing but execve may follow the seccomp filter.
 	err := unix.Exec(cfg.Exec, cfg.Argv, cfg.Env)
 	return fmt.Errorf("executing %s: %w", cfg.Exec, err)
+}
+
+// becomeReaperUser switches this thread (the one that execs the reaper) to
+// cfg.ReaperUID. Raw syscalls: only this thread matters, since execve ends
+// the others, and Go's own wrappers would change every thread.
+func becomeReaperUser(cfg *Config) error {
+	if cfg.ReaperUID == 0 {
+		return nil
+	}
+	id := uintptr(cfg.ReaperUID)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("setgroups for the reaper: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, id, id, id); e != 0 {
+		return fmt.Errorf("setresgid for the reaper: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, id, id, id); e != 0 {
+		return fmt.Errorf("setresuid for the reaper: %w", e)
+	}
+	// A credential change clears the parent-death signal; without it the
+	// sandbox would outlive a killed pybox.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("restoring the parent-death signal: %w", err)
+	}
+	return nil
 }
 
 // confine applies the per-thread layers to the calling thread, in order;

@@ -19,14 +19,16 @@ func makePrivate(*Config) error {
 // host opened (root mode, where the sandbox's uid may not traverse the
 // host's directories) arrive as fds and only get their flags here.
 func openSources(cfg *Config) error {
-	for i := range cfg.Mounts {
-		m := &cfg.Mounts[i]
-		if m.TreeFD == 0 {
-			fd, err := cloneTree(m.Source)
-			if err != nil {
-				return err
+	for _, list := range [][]Mount{cfg.Mounts, cfg.Inputs} {
+		for i := range list {
+			m := &list[i]
+			if m.TreeFD == 0 {
+				fd, err := cloneTree(m.Source)
+				if err != nil {
+					return err
+				}
+				m.TreeFD = fd
 			}
-			m.TreeFD = fd
 		}
 	}
 	for _, d := range cfg.Devices {
@@ -113,6 +115,17 @@ func bindMounts(cfg *Config) error {
 		}
 		if err := os.Symlink(s.Target, p); err != nil && !os.IsExist(err) {
 			return err
+		}
+	}
+	return nil
+}
+
+// bindInputs places the user's input files, after /tmp and /dev exist, so
+// that an input may sit in the scratch directory (read-only itself).
+func bindInputs(cfg *Config) error {
+	for _, m := range cfg.Inputs {
+		if err := moveTree(m.TreeFD, filepath.Join(staging, m.Target), true); err != nil {
+			return fmt.Errorf("placing %s: %w", m.Target, err)
 		}
 	}
 	return nil

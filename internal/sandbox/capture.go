@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"unicode/utf8"
 )
 
 // Capture keeps the head and the tail of a stream whose total size is
@@ -102,13 +103,37 @@ func (c *Capture) tailBytes() []byte {
 func (c *Capture) Output() Output {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tail := c.tailBytes()
-	kept := int64(len(c.head) + len(tail))
-	if kept == c.total {
-		return Output{Text: string(c.head) + string(tail), TotalBytes: c.total}
+	head, marker, tail := c.parts()
+	return Output{Text: string(head) + marker + string(tail), Truncated: marker != "", TotalBytes: c.total}
+}
+
+// parts splits what was kept into head, marker ("" when nothing was cut)
+// and tail. Cuts fall on character boundaries, so that the kept text stays
+// valid UTF-8. The caller holds c.mu.
+func (c *Capture) parts() (head []byte, marker string, tail []byte) {
+	head, tail = c.head, c.tailBytes()
+	if int64(len(head)+len(tail)) == c.total {
+		return head, "", tail
 	}
-	marker := fmt.Sprintf("\n... [pybox: %d bytes of output cut; %d bytes in total] ...\n", c.total-kept, c.total)
-	return Output{Text: string(c.head) + marker + string(tail), Truncated: true, TotalBytes: c.total}
+	if i := lastRuneStart(head); i >= 0 && !utf8.FullRune(head[i:]) {
+		head = head[:i]
+	}
+	for j := 0; j < utf8.UTFMax-1 && len(tail) > 0 && !utf8.RuneStart(tail[0]); j++ {
+		tail = tail[1:]
+	}
+	cut := c.total - int64(len(head)+len(tail))
+	return head, fmt.Sprintf("\n... [pybox: %d bytes of output cut; %d bytes in total] ...\n", cut, c.total), tail
+}
+
+// lastRuneStart is the index of the last UTF-8 start byte among b's final
+// bytes, or -1.
+func lastRuneStart(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return -1
 }
 
 // FlushLive writes to the live writer what it has not yet seen: the marker
@@ -117,11 +142,10 @@ func (c *Capture) FlushLive() {
 	if c.live == nil {
 		return
 	}
-	out := c.Output()
 	c.mu.Lock()
-	head := len(c.head)
+	_, marker, tail := c.parts()
 	c.mu.Unlock()
-	if len(out.Text) > head {
-		io.WriteString(c.live, out.Text[head:]) //nolint:errcheck
-	}
+	// The live writer has seen the whole head already.
+	io.WriteString(c.live, marker) //nolint:errcheck
+	c.live.Write(tail)             //nolint:errcheck
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 )
 
 // reference is the obvious implementation of Capture's contract: keep
@@ -287,4 +288,21 @@ func abbreviate(s string) string {
 		return s
 	}
 	return s[:100] + "..." + s[len(s)-100:]
+}
+
+// A cut never splits a character: head and tail stay valid UTF-8 around
+// the marker, whatever the byte positions of the cap.
+func TestCaptureCutsOnCharacterBoundaries(t *testing.T) {
+	text := strings.Repeat("héllo wörld — ✓ 𝄞 ", 200)
+	for limit := int64(20); limit < 60; limit++ {
+		c := NewCapture(limit, nil)
+		c.Write([]byte(text))
+		out := c.Output()
+		if !out.Truncated {
+			t.Fatalf("limit %d: not truncated", limit)
+		}
+		if !utf8.ValidString(out.Text) {
+			t.Errorf("limit %d: output is not valid UTF-8: %q", limit, out.Text)
+		}
+	}
 }

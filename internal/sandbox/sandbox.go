@@ -52,6 +52,10 @@ const (
 	DefaultPids      = 128
 	DefaultTmpfs     = 64 << 20
 	DefaultMaxOutput = 1 << 20
+	// MinPids leaves room for the sandbox's own processes and threads (the
+	// init's Go runtime while it sets up, and the reaper) besides the
+	// program's.
+	MinPids = 16
 )
 
 // DefaultLimits returns the product defaults.
@@ -76,8 +80,8 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("%w: --cpu must be between 0.01 and 1024 CPUs (got %g)", ErrInvalidSpec, l.CPU)
 	case l.Timeout < time.Millisecond || l.Timeout > 24*time.Hour:
 		return fmt.Errorf("%w: --timeout must be between 1ms and 24h (got %s)", ErrInvalidSpec, l.Timeout)
-	case l.Pids < 1 || l.Pids > 1<<20:
-		return fmt.Errorf("%w: --pids must be between 1 and 1048576 (got %d)", ErrInvalidSpec, l.Pids)
+	case l.Pids < MinPids || l.Pids > 1<<20:
+		return fmt.Errorf("%w: --pids must be between %d and 1048576 (got %d); the sandbox's own init and reaper need some", ErrInvalidSpec, MinPids, l.Pids)
 	case l.TmpfsBytes < 1<<20:
 		return fmt.Errorf("%w: --tmpfs-size must be at least 1MiB (got %d bytes)", ErrInvalidSpec, l.TmpfsBytes)
 	case l.MaxOutputBytes < 1024:
@@ -118,8 +122,8 @@ func (s *Spec) Validate() error {
 		return err
 	}
 	if s.Filename != "" {
-		if s.Filename != path.Base(s.Filename) || !strings.HasSuffix(s.Filename, ".py") || strings.ContainsRune(s.Filename, 0) {
-			return fmt.Errorf("%w: filename %q must be a plain name ending in .py", ErrInvalidSpec, s.Filename)
+		if s.Filename != path.Base(s.Filename) || !strings.HasSuffix(s.Filename, ".py") || strings.ContainsRune(s.Filename, 0) || strings.HasPrefix(s.Filename, ".") {
+			return fmt.Errorf("%w: filename %q must be a plain name ending in .py, not starting with a dot", ErrInvalidSpec, s.Filename)
 		}
 	}
 	for _, a := range s.Args {

@@ -32,7 +32,7 @@ for p in ["/etc/shadow", "/etc/gshadow", "/etc/sudoers"]:
 	{
 		Name:  "host-etc-passwd",
 		Class: "host-files",
-		Why:   "the sandbox gets a synthetic /etc/passwd (root, sandbox, nobody); any other account is the host's",
+		Why:   "the sandbox gets a synthetic /etc/passwd (root, reaper, sandbox, nobody); any other account is the host's",
 		Code: `{{PRELUDE}}
 for p in ["/etc/passwd", "/etc/group"]:
     try:
@@ -40,7 +40,7 @@ for p in ["/etc/passwd", "/etc/group"]:
     except OSError as e:
         print("denied:", e)
         continue
-    foreign = [n for n in names if n not in ("root", "sandbox", "nobody", "nogroup")]
+    foreign = [n for n in names if n not in ("root", "reaper", "sandbox", "nobody", "nogroup")]
     if foreign:
         effect("%s lists host accounts: %s" % (p, foreign[:5]))
 ` + pyFinish,

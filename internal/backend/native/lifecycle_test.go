@@ -220,3 +220,64 @@ func TestVirtualEnvInterpreter(t *testing.T) {
 		t.Errorf("interpreter under /tmp: err = %v, want a clear refusal", err)
 	}
 }
+
+// Input files may land in the scratch directory, read-only; a file the
+// sandbox's unprivileged uid could not read is refused with the fix.
+func TestInputFiles(t *testing.T) {
+	requireRoot(t)
+	b := newBackend(t, unix.EPERM)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	if err := os.WriteFile(in, []byte("a,b\n1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := runCode(t, b, `
+import os
+print(sorted(os.listdir("/tmp")), open("/tmp/in.csv").read().split())
+try:
+    open("/tmp/in.csv", "w")
+except OSError as e:
+    print("write:", e.errno)
+open("/tmp/out.txt", "w").write("scratch still writable")
+print(open("/data/in.csv").read().split())
+`, func(s *sandbox.Spec) {
+		s.Files = []sandbox.File{{HostPath: in, SandboxPath: "/tmp/in.csv"}, {HostPath: in, SandboxPath: "/data/in.csv"}}
+	})
+	want := "['in.csv'] ['a,b', '1,2']\nwrite: 30\n['a,b', '1,2']\n"
+	if res.Status != sandbox.StatusOK || res.Stdout != want {
+		t.Errorf("status %s stdout %q stderr %q, want %q", res.Status, res.Stdout, res.Stderr, want)
+	}
+
+	secret := filepath.Join(dir, "secret.csv")
+	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.Run(context.Background(), &sandbox.Spec{Code: []byte("pass"), Python: defaultPython(t), Limits: sandbox.DefaultLimits(),
+		Files: []sandbox.File{{HostPath: secret, SandboxPath: "/data/secret.csv"}}})
+	if err == nil || !strings.Contains(err.Error(), "chmod o+r") {
+		t.Errorf("0600 input: err = %v, want a refusal with the fix", err)
+	}
+}
+
+// pid 1 runs as its own uid in root mode, so that the program cannot
+// signal it or reach its memory or report pipe, Landlock or not.
+func TestReaperRunsAsAnotherUser(t *testing.T) {
+	requireRoot(t)
+	b := newBackend(t, unix.EPERM)
+	res := runCode(t, b, `
+import os, time
+time.sleep(0.2)  # let pid 1 finish becoming the reaper
+uid1 = int(open("/proc/1/status").read().split("Uid:")[1].split()[0])
+print(os.getuid(), uid1)
+for path in ("/proc/1/mem", "/proc/1/fd/3"):
+    try:
+        open(path, "rb")
+        print("opened", path)
+    except OSError as e:
+        print(path, e.errno)
+`, nil)
+	want := "1000 999\n/proc/1/mem 13\n/proc/1/fd/3 13\n"
+	if res.Stdout != want {
+		t.Errorf("stdout %q, want %q (stderr %q)", res.Stdout, want, res.Stderr)
+	}
+}

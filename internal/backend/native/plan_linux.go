@@ -55,6 +55,17 @@ var readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"}
 // the sandbox's own namespace.
 const sandboxUID = 1000
 
+// reaperUID is pid 1's uid in root mode: not the program's, so the program
+// cannot signal it, read its memory or reopen its report pipe.
+const reaperUID = 999
+
+func (b *Backend) reaperUID() int {
+	if b.rootless {
+		return 0 // only the caller's own id is mapped
+	}
+	return reaperUID
+}
+
 const (
 	codeDir = "/pybox"
 	workDir = "/tmp"
@@ -64,10 +75,11 @@ const (
 )
 
 const passwd = "root:x:0:0:root:/root:/usr/sbin/nologin\n" +
+	"reaper:x:999:999:pybox reaper:/:/usr/sbin/nologin\n" +
 	"sandbox:x:1000:1000:pybox sandbox:/tmp:/usr/sbin/nologin\n" +
 	"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
 
-const group = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"
+const group = "root:x:0:\nreaper:x:999:\nsandbox:x:1000:\nnogroup:x:65534:\n"
 
 // env is the whole environment of the interpreter. Nothing of the host's
 // environment is passed except the OpenBLAS workarounds some CPUs need
@@ -246,8 +258,9 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		{Path: "/etc/hosts", Data: []byte("127.0.0.1\tlocalhost pybox\n::1\tlocalhost\n"), Mode: 0o444},
 		{Path: "/etc/hostname", Data: []byte("pybox\n"), Mode: 0o444},
 	}
+	var inputs []nsinit.Mount
 	for _, f := range spec.Files {
-		bs.binds = append(bs.binds, nsinit.Mount{Source: f.HostPath, Target: f.SandboxPath, File: true})
+		inputs = append(inputs, nsinit.Mount{Source: f.HostPath, Target: f.SandboxPath, File: true})
 	}
 
 	l := spec.Limits
@@ -290,6 +303,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 	rootBytes := int64(len(spec.Code)) + 1<<20
 	return &nsinit.Config{
 		Mounts:        bs.binds,
+		Inputs:        inputs,
 		Symlinks:      bs.symlinks,
 		Files:         files,
 		Devices:       devices,
@@ -305,6 +319,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		// appends once it has started the program.
 		Argv:        []string{in.Executable, "-I", "-S", "-B", reaperPath},
 		ProgramArgv: program,
+		ReaperUID:   b.reaperUID(),
 		Env:         env(filepath.Dir(in.Executable)),
 		Cwd:         workDir,
 		Landlock:    ll,
@@ -318,24 +333,53 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 // swapped by a racing rename. The caller closes the returned files.
 func openTrees(cfg *nsinit.Config) ([]*os.File, error) {
 	var files []*os.File
-	for i := range cfg.Mounts {
-		m := &cfg.Mounts[i]
-		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	open := func(m *nsinit.Mount) error {
+		fd, err := openTree(m.Source, m.File)
 		if err != nil {
-			closeAll(files)
-			return nil, fmt.Errorf("open_tree %s: %w", m.Source, err)
-		}
-		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-			unix.Close(fd)
-			closeAll(files)
-			return nil, fmt.Errorf("mount_setattr %s: %w", m.Source, err)
+			return err
 		}
 		m.TreeFD = nsinit.FirstTreeFD + len(files)
 		m.Source = ""
 		files = append(files, os.NewFile(uintptr(fd), "tree"))
+		return nil
+	}
+	for _, list := range [][]nsinit.Mount{cfg.Mounts, cfg.Inputs} {
+		for i := range list {
+			if err := open(&list[i]); err != nil {
+				closeAll(files)
+				return nil, err
+			}
+		}
 	}
 	return files, nil
+}
+
+// openTree clones the mount tree at path, read-only, nosuid and nodev.
+// The path is opened once and everything after works on that descriptor,
+// so a rename between the check and the clone cannot swap what is bound.
+func openTree(path string, wantFile bool) (int, error) {
+	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer unix.Close(pfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(pfd, &st); err != nil {
+		return -1, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if isReg := st.Mode&unix.S_IFMT == unix.S_IFREG; wantFile && !isReg {
+		return -1, fmt.Errorf("%w: %s is not a regular file", sandbox.ErrInvalidSpec, path)
+	}
+	fd, err := unix.OpenTree(pfd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return -1, fmt.Errorf("open_tree %s: %w", path, err)
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("mount_setattr %s: %w", path, err)
+	}
+	return fd, nil
 }
 
 func randomUUID() string {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,7 +81,7 @@ func (c *interpCache) resolve(ctx context.Context, python string) (*Interpreter,
 	if c.dir != "" {
 		sum := sha256.Sum256([]byte(key))
 		cacheFile = filepath.Join(c.dir, "interp-"+hex.EncodeToString(sum[:12])+".json")
-		if data, err := os.ReadFile(cacheFile); err == nil {
+		if data, err := readTrusted(cacheFile); err == nil {
 			var in Interpreter
 			if json.Unmarshal(data, &in) == nil && in.valid() {
 				c.mem[key] = &in
@@ -104,6 +105,24 @@ func (c *interpCache) resolve(ctx context.Context, python string) (*Interpreter,
 		}
 	}
 	return in, nil
+}
+
+// readTrusted reads a cache file only if this user owns it and nobody else
+// can write it: its contents become bind mounts.
+func readTrusted(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != os.Geteuid() || st.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("cache file %s is not owned by this user or is writable by others", path)
+	}
+	return io.ReadAll(f)
 }
 
 func fileStamp(path string) (string, error) {

@@ -42,6 +42,10 @@ func (b *Backend) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result,
 		if !st.Mode().IsRegular() {
 			return nil, fmt.Errorf("%w: --file %s: not a regular file", sandbox.ErrInvalidSpec, f.HostPath)
 		}
+		if !b.rootless && st.Mode().Perm()&0o004 == 0 {
+			return nil, fmt.Errorf("%w: --file %s has mode %v: the sandbox runs as an unprivileged user and could not read it; make it readable by others (chmod o+r) or pass a copy",
+				sandbox.ErrInvalidSpec, f.HostPath, st.Mode().Perm())
+		}
 	}
 	in, err := b.interps.resolve(ctx, spec.Python)
 	if err != nil {
@@ -59,16 +63,17 @@ func (b *Backend) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result,
 
 // run is the state of one execution; cleanup undoes it in reverse order.
 type run struct {
-	b       *Backend
-	spec    *sandbox.Spec
-	layers  sandbox.Layers
-	undo    []func()
-	group   cgroup.Group
-	mu      sync.Mutex
-	proc    *os.Process
-	reason  sandbox.Status // why pybox killed the sandbox, if it did
-	started time.Time
-	created time.Time
+	b        *Backend
+	spec     *sandbox.Spec
+	layers   sandbox.Layers
+	undo     []func()
+	group    cgroup.Group
+	mu       sync.Mutex
+	proc     *os.Process
+	reason   sandbox.Status // why pybox killed the sandbox, if it did
+	started  time.Time
+	created  time.Time
+	killedAt time.Time // when pybox first killed the sandbox
 }
 
 func (r *run) cleanup() {
@@ -84,12 +89,15 @@ func (r *run) kill(reason sandbox.Status) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.reason == "" {
-		r.reason = reason
+		r.reason, r.killedAt = reason, time.Now()
 	}
 	if r.proc != nil {
 		r.proc.Signal(syscall.SIGKILL) //nolint:errcheck // may have exited
 	}
-	if r.group != nil {
+	// cgroup v2's cgroup.kill is atomic. v1 can only list pids and signal
+	// them one by one, and a listed pid may be reused by then; there the
+	// pid namespace, which dies with pid 1, is the whole answer.
+	if r.group != nil && r.group.Dir() != "" {
 		r.group.Kill() //nolint:errcheck
 	}
 }
@@ -110,9 +118,10 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 			syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
 		Setsid:    true,
 		Pdeathsig: syscall.SIGKILL,
-		// The init needs these two capabilities in its own user namespace
-		// to build the root; it drops them, and all others, before exec.
-		AmbientCaps: []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP},
+		// The init needs these capabilities in its own user namespace to
+		// build the root and to give pid 1 its own uid; it drops them, and
+		// all others, before exec.
+		AmbientCaps: []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_SETPCAP, unix.CAP_SETUID, unix.CAP_SETGID},
 	}
 	if b.rootless {
 		// Only the caller's own ids can be mapped without privilege.
@@ -285,8 +294,15 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 	for _, t := range rep.trace {
 		log.Debug("init step done", "step", t)
 	}
+	r.mu.Lock()
+	reason, killedAt := r.reason, r.killedAt
+	r.mu.Unlock()
 	if rep.setupErr != "" {
 		return nil, fmt.Errorf("sandbox setup failed: %s", rep.setupErr)
+	}
+	if rep.started.IsZero() && reason == "" && !rep.tampered {
+		return nil, fmt.Errorf("sandbox setup failed: the init exited (%v) before starting the program: %s",
+			cmd.ProcessState, firstLine(stderr.Output().Text))
 	}
 	if cmd.ProcessState == nil {
 		return nil, fmt.Errorf("waiting for sandbox: %w", waitErr)
@@ -320,13 +336,17 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 	// The user's process status as the reaper saw it; if the reaper did
 	// not get to report (the sandbox was killed), pid 1's own.
 	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if rep.haveExit {
+	if rep.haveExit && !rep.tampered {
 		ws = rep.exit
+		if reason != "" && rep.exitAt.Before(killedAt) {
+			reason = "" // the program had ended before pybox killed the rest
+		}
 	}
-	r.mu.Lock()
-	reason := r.reason
-	r.mu.Unlock()
 	classify(res, ws, reason, oomKills, lim)
+	if rep.tampered {
+		res.Status = sandbox.StatusError
+		res.Message = "the program wrote to pybox's report channel, so its exit status cannot be trusted"
+	}
 	log.Debug("sandbox finished", "status", res.Status, "wall_ms", res.WallMS)
 	return res, nil
 }
@@ -362,8 +382,12 @@ func (r *run) start(cmd *exec.Cmd) (attached bool, err error) {
 		if err := leave(); err != nil {
 			// The thread is stuck in the sandbox's group; keep it locked
 			// so that it ends with this goroutine instead of running
-			// other work there. The init dies with it (parent death).
+			// other work there, and reap the init it started.
 			r.b.log.Error("leaving sandbox cgroup", "err", err)
+			if startErr == nil {
+				cmd.Process.Kill() //nolint:errcheck
+				cmd.Wait()         //nolint:errcheck
+			}
 			done <- outcome{false, fmt.Errorf("starting sandbox: %w", err)}
 			return
 		}
@@ -392,6 +416,11 @@ func newPipes(n int) ([][2]*os.File, error) {
 		pipes = append(pipes, [2]*os.File{r, w})
 	}
 	return pipes, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -456,28 +485,37 @@ type report struct {
 	started  time.Time
 	haveExit bool
 	exit     syscall.WaitStatus
+	exitAt   time.Time
+	tampered bool // a line out of protocol: the program wrote to the pipe
 	trace    []string
 }
 
 func (rep *report) read(r io.Reader, t0 time.Time) {
 	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
 	for sc.Scan() {
-		line := sc.Text()
-		kind, arg, _ := strings.Cut(line, " ")
-		switch kind {
-		case "E":
-			rep.setupErr = arg
-		case "T":
+		kind, arg, _ := strings.Cut(sc.Text(), " ")
+		// Before "F" only the init writes here; after it only the reaper,
+		// once. Anything else means the program got hold of the pipe.
+		switch {
+		case kind == "T" && rep.started.IsZero():
 			rep.trace = append(rep.trace, arg+fmt.Sprintf(" (report at %dµs)", time.Since(t0).Microseconds()))
-		case "F":
+			continue
+		case kind == "E" && rep.started.IsZero() && rep.setupErr == "":
+			rep.setupErr = arg
+			continue
+		case kind == "F" && rep.started.IsZero():
 			rep.started = time.Now()
 			rep.trace = append(rep.trace, fmt.Sprintf("program started at %dµs", time.Since(t0).Microseconds()))
-		case "X":
-			rep.trace = append(rep.trace, fmt.Sprintf("exit reported at %dµs", time.Since(t0).Microseconds()))
-			if n, err := strconv.Atoi(arg); err == nil {
-				rep.haveExit, rep.exit = true, syscall.WaitStatus(n)
+			continue
+		case kind == "X" && !rep.started.IsZero() && !rep.haveExit:
+			if n, err := strconv.Atoi(arg); err == nil && n >= 0 && n <= 0xffff {
+				rep.haveExit, rep.exit, rep.exitAt = true, syscall.WaitStatus(n), time.Now()
+				rep.trace = append(rep.trace, fmt.Sprintf("exit reported at %dµs", time.Since(t0).Microseconds()))
+				continue
 			}
 		}
+		rep.tampered = true
+		break
 	}
 	// Drain whatever else arrives so a writer never blocks.
 	io.Copy(io.Discard, r) //nolint:errcheck

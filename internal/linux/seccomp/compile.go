@@ -81,7 +81,7 @@ func Compile(rules []Rule, a *Arch, denyErrno unix.Errno) (*Program, error) {
 		if !ok {
 			continue
 		}
-		if r.Errno == 0 && r.Op == OpNone {
+		if r.Errno == 0 && r.Op == OpNone && !r.Noop {
 			if len(run) == maxRun {
 				flush()
 			}
@@ -91,7 +91,8 @@ func Compile(rules []Rule, a *Arch, denyErrno unix.Errno) (*Program, error) {
 		}
 		flush()
 		p.comments[len(p.Instructions)] = r.Name
-		if r.Errno != 0 {
+		if r.Errno != 0 || r.Noop {
+			// SECCOMP_RET_ERRNO with 0 returns success without running the call.
 			emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(nr), SkipFalse: 1},
 				bpf.RetConstant{Val: unix.SECCOMP_RET_ERRNO | uint32(r.Errno)})
 			continue

@@ -208,6 +208,8 @@ func TestFilterX86_64(t *testing.T) {
 		{"io_uring_enter", nrIoUringEnter, nil, deny},
 		{"io_uring_register", nrIoUringReg, nil, deny},
 		{"memfd_create", 319, nil, deny},
+		{"sync is a no-op", 162, nil, retErrno(0)},
+		{"syncfs is a no-op", 306, nil, retErrno(0)},
 		{"inotify_init1", 294, nil, deny},
 		{"inotify_add_watch", 254, nil, deny},
 		{"unshare", nrUnshare, []uint64{unix.CLONE_NEWUSER}, deny},
@@ -408,6 +410,8 @@ func TestFilterMatchesProfile(t *testing.T) {
 					want = deny
 				case r.Errno != 0:
 					want = retErrno(r.Errno)
+				case r.Noop:
+					want = retErrno(0)
 				case r.Op == OpNone:
 					want = allow
 				default:

@@ -29,7 +29,9 @@ type Rule struct {
 	// Errno, when non-zero, makes the call fail with this errno instead of
 	// being allowed (used for clone3, so that libc falls back to clone,
 	// whose flags a classic BPF filter can inspect).
-	Errno  unix.Errno
+	Errno unix.Errno
+	// Noop makes the call succeed (return 0) without reaching the kernel.
+	Noop   bool
 	Op     Op
 	Arg    int // argument index for Op
 	Mask   uint32
@@ -113,7 +115,9 @@ var Profile = []Rule{
 	{Name: "chmod"}, {Name: "fchmod"}, {Name: "fchmodat"}, {Name: "fchmodat2"},
 	{Name: "chown"}, {Name: "fchown"}, {Name: "lchown"}, {Name: "fchownat"},
 	{Name: "truncate"}, {Name: "ftruncate"}, {Name: "fsync"}, {Name: "fdatasync"},
-	{Name: "sync"}, {Name: "syncfs"}, {Name: "sync_file_range"}, {Name: "fallocate"},
+	{Name: "sync", Noop: true, Why: "sync() flushes every filesystem of the host: a noisy-neighbour lever; the sandbox's own files are on tmpfs"},
+	{Name: "syncfs", Noop: true, Why: "as sync, for the filesystem of a descriptor (the host's, for a bound file)"},
+	{Name: "sync_file_range"}, {Name: "fallocate"},
 	{Name: "fadvise64"}, {Name: "readahead"}, {Name: "utime"}, {Name: "utimes"},
 	{Name: "utimensat"}, {Name: "futimesat"}, {Name: "getcwd"}, {Name: "chdir"}, {Name: "fchdir"},
 	{Name: "umask"}, {Name: "dup"}, {Name: "dup2"}, {Name: "dup3"}, {Name: "flock"},
