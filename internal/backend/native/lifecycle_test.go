@@ -4,6 +4,7 @@ package native
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -279,5 +280,25 @@ for path in ("/proc/1/mem", "/proc/1/fd/3"):
 	want := "1000 999\n/proc/1/mem 13\n/proc/1/fd/3 13\n"
 	if res.Stdout != want {
 		t.Errorf("stdout %q, want %q (stderr %q)", res.Stdout, want, res.Stderr)
+	}
+}
+
+// With debug logging on, the init traces its steps on the report pipe;
+// that must not disturb the result.
+func TestDebugTracing(t *testing.T) {
+	requireRoot(t)
+	var logs strings.Builder
+	b, err := New(Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runCode(t, b, "print(6*7)", nil)
+	if res.Status != sandbox.StatusOK || res.Stdout != "42\n" {
+		t.Errorf("status %s (%s) stdout %q with tracing on", res.Status, res.Message, res.Stdout)
+	}
+	for _, step := range []string{"mounting /proc", "starting the program", "program started at"} {
+		if !strings.Contains(logs.String(), step) {
+			t.Errorf("debug log lacks %q:\n%s", step, logs.String())
+		}
 	}
 }

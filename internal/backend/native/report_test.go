@@ -20,6 +20,8 @@ func TestReportProtocol(t *testing.T) {
 		setupErr string
 	}{
 		{"normal", "T 10 step\nF 6\nX 768\n", 768, false, ""},
+		{"trace of the last step after F", "T 10 step\nF 6\nT 1200 starting the program\nX 0\n", 0, false, ""},
+		{"trace after X", "F 6\nX 0\nT 1 late\n", 0, true, ""},
 		{"setup error", "T 10 step\nE mounting /proc: EPERM\n", -1, false, "mounting /proc: EPERM"},
 		{"forged exit before the real one", "F 6\nX 0\nX 1792\n", 0, true, ""},
 		{"garbage glued to the real line", "F 6\nZX 1792\n", -1, true, ""},

@@ -494,10 +494,11 @@ func (rep *report) read(r io.Reader, t0 time.Time) {
 	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
 	for sc.Scan() {
 		kind, arg, _ := strings.Cut(sc.Text(), " ")
-		// Before "F" only the init writes here; after it only the reaper,
-		// once. Anything else means the program got hold of the pipe.
+		// Before "F" only the init writes here (T, E, F); then the init
+		// may still trace its last step (T) and the reaper reports once
+		// (X). Anything else means the program got hold of the pipe.
 		switch {
-		case kind == "T" && rep.started.IsZero():
+		case kind == "T" && !rep.haveExit:
 			rep.trace = append(rep.trace, arg+fmt.Sprintf(" (report at %dµs)", time.Since(t0).Microseconds()))
 			continue
 		case kind == "E" && rep.started.IsZero() && rep.setupErr == "":
