@@ -79,7 +79,7 @@ type Case struct {
 //	{{CANARY_ABSTRACT}}  a host abstract unix socket name (without the NUL)
 //	{{BLOCKED_ERRNO}}    the errno seccomp returns for denied calls
 //	{{SCRATCH}}          a writable directory (/tmp in the sandbox)
-//	{{PRELUDE}}          helpers: sc(nr, *args) -> errno, effect(msg), blocked(err)
+//	{{PRELUDE}}          helpers: sc(nr, *args) -> errno, effect(msg), reached(nr, ...), try_open(paths, flags, what)
 func (e *Env) Expand(code, scratch string) string {
 	c := e.Canaries
 	code = strings.ReplaceAll(code, "{{PRELUDE}}", Prelude)
@@ -111,6 +111,16 @@ def sc(nr, *args):
 BLOCKED = {{BLOCKED_ERRNO}}
 def effect(msg):
     print("EFFECT: " + str(msg), flush=True)
+def try_open(paths, flags, what):
+    """Open each path with flags; print EFFECT (what % path) for each that opens."""
+    for p in paths:
+        try:
+            fd = os.open(p, flags)
+        except OSError as e:
+            print(p, "->", e.strerror)
+            continue
+        os.close(fd)
+        effect(what % p)
 def reached(nr, *args, label=None):
     """Print EFFECT if the syscall got past the filter to the kernel."""
     e = sc(nr, *args)

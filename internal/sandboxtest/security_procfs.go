@@ -10,16 +10,10 @@ var procfsCases = []Case{
 		Why: "host-wide tunables: core_pattern and modprobe run a program as host root, drop_caches and the rest change the host. " +
 			"Opening for writing is the breach; nothing is written, bare or sandboxed",
 		Code: `{{PRELUDE}}
-for p in ["/proc/sys/kernel/core_pattern", "/proc/sys/kernel/modprobe", "/proc/sys/vm/drop_caches",
+try_open(["/proc/sys/kernel/core_pattern", "/proc/sys/kernel/modprobe", "/proc/sys/vm/drop_caches",
           "/proc/sys/kernel/panic", "/proc/sys/vm/overcommit_memory", "/proc/sys/net/ipv4/ip_forward",
-          "/proc/sys/fs/binfmt_misc/register", "/proc/sys/kernel/randomize_va_space"]:
-    try:
-        fd = os.open(p, os.O_WRONLY)
-    except OSError as e:
-        print(p, "->", e.strerror)
-        continue
-    os.close(fd)
-    effect("opened %s for writing" % p)
+          "/proc/sys/fs/binfmt_misc/register", "/proc/sys/kernel/randomize_va_space"],
+         os.O_WRONLY, "opened %s for writing")
 ` + pyFinish,
 		Check: stdoutHas(done),
 	},

@@ -45,14 +45,7 @@ var runtimeCases = []Case{
 		Code: `{{PRELUDE}}
 import subprocess, time
 targets = ["/proc/self/exe", "/proc/1/exe", os.path.realpath("/proc/self/exe")]
-for p in targets:
-    try:
-        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
-    except OSError as e:
-        print(p, "->", e.strerror)
-        continue
-    os.close(fd)
-    effect("opened %s for writing" % p)
+try_open(targets, os.O_WRONLY | os.O_APPEND, "opened %s for writing")
 # The CVE's path: an O_PATH descriptor on a child's exe, reopened after it exits.
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
 time.sleep(0.2)
@@ -199,14 +192,7 @@ if hits:
 		Why:   "shared libraries mapped by the interpreter (libc, the loader, extension modules) are not protected by ETXTBSY; the program only opens them",
 		Code: `{{PRELUDE}}
 libs = sorted({l.split()[-1] for l in open("/proc/self/maps") if "/" in l.split()[-1]})
-for p in libs:
-    try:
-        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
-    except OSError as e:
-        print(p, "->", e.strerror)
-        continue
-    os.close(fd)
-    effect("opened mapped library %s for writing" % p)
+try_open(libs, os.O_WRONLY | os.O_APPEND, "opened mapped library %s for writing")
 ` + pyFinish,
 		Control: `{{PRELUDE}}
 libs = sorted({l.split()[-1] for l in open("/proc/self/maps") if "/" in l.split()[-1]})
@@ -221,14 +207,7 @@ if w:
 		Class: "runtime",
 		Why:   "pid 1 of the sandbox is pybox's reaper and holds the report pipe; writing its memory would let user code forge results. The control opens the memory of a child it started",
 		Code: `{{PRELUDE}}
-for p in ["/proc/1/mem", "/proc/%d/mem" % os.getppid()]:
-    try:
-        fd = os.open(p, os.O_RDWR)
-    except OSError as e:
-        print(p, "->", e.strerror)
-        continue
-    os.close(fd)
-    effect("opened %s for writing" % p)
+try_open(["/proc/1/mem", "/proc/%d/mem" % os.getppid()], os.O_RDWR, "opened %s for writing")
 ` + pyFinish,
 		Control: `{{PRELUDE}}
 import subprocess, time
