@@ -66,12 +66,8 @@ for p in stdlib_files():
         os.close(fd)
         effect("opened %s for writing" % p)
 ` + pyFinish,
-		Control: `{{PRELUDE}}` + pyWriteTargets + `
-w = [p for p in stdlib_files() if os.access(p, os.W_OK)]
-if w:
-    effect("writable bare: %s" % w)
-`,
-		Check: stdoutHas(done),
+		Control: stdlibWritableBare,
+		Check:   stdoutHas(done),
 	},
 	{
 		Name:  "site-packages-poison",
@@ -167,12 +163,8 @@ for p in stdlib_files() + ["/etc/passwd", "/etc/hosts"]:
         continue
     effect("truncate allowed on " + p)
 ` + pyFinish,
-		Control: `{{PRELUDE}}` + pyWriteTargets + `
-w = [p for p in stdlib_files() if os.access(p, os.W_OK)]
-if w:
-    effect("writable bare: %s" % w)
-`,
-		Check: stdoutHas(done),
+		Control: stdlibWritableBare,
+		Check:   stdoutHas(done),
 	},
 	{
 		Name:  "setuid-root-file-in-scratch",
@@ -217,3 +209,11 @@ if st.st_uid != os.getuid() and st.st_mode & stat.S_ISUID:
 		Check: stdoutHas(done),
 	},
 }
+
+// stdlibWritableBare is the bounded twin of the stdlib write attacks: it
+// asks the kernel whether root may write the files, without writing.
+var stdlibWritableBare = `{{PRELUDE}}` + pyWriteTargets + `
+w = [p for p in stdlib_files() if os.access(p, os.W_OK)]
+if w:
+    effect("writable bare: %s" % w)
+`
