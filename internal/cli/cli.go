@@ -22,6 +22,8 @@ const usage = `pybox runs untrusted Python in a layered sandbox.
 
 Usage:
   pybox run [flags] (-c CODE | FILE | -) [ARGS...]   run once in a fresh sandbox
+  pybox serve [flags]                               the HTTP API: one-shots and sessions
+  pybox repl [flags]                                an interactive session in the terminal
   pybox doctor [flags]                              which isolation layers this host offers
   pybox version
 
@@ -38,6 +40,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdin, stdout, stderr)
+	case "serve":
+		return cmdServe(args[1:], stderr)
+	case "repl":
+		return cmdRepl(args[1:], stdin, stdout, stderr)
 	case "doctor":
 		return cmdDoctor(args[1:], stdout, stderr)
 	case "version", "--version":
@@ -81,6 +87,25 @@ func addConfigFlags(fs *flag.FlagSet) *configFlags {
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "directory for cached interpreter descriptions")
 	fs.IntVar(&c.SeccompErrno, "seccomp-errno", c.SeccompErrno, "errno returned by denied syscalls (conformance tests change it)")
 	return cf
+}
+
+// addServerFlags binds the settings of the long-running commands.
+func (cf *configFlags) addServerFlags(fs *flag.FlagSet) {
+	c := &cf.cfg
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address to serve the HTTP API on")
+	fs.IntVar(&c.MaxSessions, "max-sessions", c.MaxSessions, "maximum open sessions")
+	fs.IntVar(&c.MaxConcurrent, "max-concurrent", c.MaxConcurrent, "maximum executions running at once")
+	fs.StringVar(&c.QueueWait, "queue-wait", c.QueueWait, "how long a request waits for a free execution slot before 503")
+	fs.IntVar(&c.WarmPool, "warm-pool", c.WarmPool, "sandboxes kept ready (0: none)")
+	fs.StringVar(&c.WarmMaxAge, "warm-max-age", c.WarmMaxAge, "replace a ready sandbox after this long")
+	fs.StringVar(&c.WarmIdle, "warm-idle", c.WarmIdle, "shrink the pool to one sandbox after this long without use")
+	fs.StringVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "idle time after which a session expires")
+	fs.StringVar(&c.Grace, "grace", c.Grace, "time a cell has to stop after KeyboardInterrupt before its session is killed")
+	fs.StringVar(&c.MaxMemory, "max-memory", c.MaxMemory, "highest memory limit a request may ask for")
+	fs.StringVar(&c.MaxTimeout, "max-timeout", c.MaxTimeout, "highest timeout a request may ask for")
+	fs.Float64Var(&c.MaxCPU, "max-cpu", c.MaxCPU, "highest CPU quota a request may ask for")
+	fs.StringVar(&c.MaxFileSize, "max-file-size", c.MaxFileSize, "largest file accepted into or served from a workspace")
+	fs.IntVar(&c.MaxFiles, "max-files", c.MaxFiles, "most entries a workspace may hold for uploads, and a listing returns")
 }
 
 // resolve applies the config file under the flags that were given.

@@ -41,6 +41,27 @@ type Config struct {
 	// value no kernel path returns, to tell "blocked by the filter" from
 	// "reached the kernel and failed"; users keep EPERM (1).
 	SeccompErrno int `json:"seccomp-errno"`
+
+	// The server (pybox serve).
+	Listen        string `json:"listen"`
+	MaxSessions   int    `json:"max-sessions"`
+	MaxConcurrent int    `json:"max-concurrent"`
+	QueueWait     string `json:"queue-wait"`
+	// WarmPool sandboxes with the default limits are kept ready; they are
+	// replaced after WarmMaxAge, and after WarmIdle without use the pool
+	// shrinks to one.
+	WarmPool   int    `json:"warm-pool"`
+	WarmMaxAge string `json:"warm-max-age"`
+	WarmIdle   string `json:"warm-idle"`
+	SessionTTL string `json:"session-ttl"`
+	// Grace is how long a cell has to stop after KeyboardInterrupt.
+	Grace string `json:"grace"`
+	// The maxima a request may ask for.
+	MaxMemory   string  `json:"max-memory"`
+	MaxTimeout  string  `json:"max-timeout"`
+	MaxCPU      float64 `json:"max-cpu"`
+	MaxFileSize string  `json:"max-file-size"`
+	MaxFiles    int     `json:"max-files"`
 }
 
 // Default returns the product defaults.
@@ -57,7 +78,79 @@ func Default() Config {
 		UIDBase:      1_000_000_000,
 		UIDSlots:     1024,
 		SeccompErrno: 1,
+
+		Listen:        "127.0.0.1:8080",
+		MaxSessions:   64,
+		MaxConcurrent: 16,
+		QueueWait:     "2s",
+		WarmPool:      4,
+		WarmMaxAge:    "10m",
+		WarmIdle:      "5m",
+		SessionTTL:    "10m",
+		Grace:         "2s",
+		MaxMemory:     "2GiB",
+		MaxTimeout:    "10m",
+		MaxCPU:        1,
+		MaxFileSize:   "32MiB",
+		MaxFiles:      1000,
 	}
+}
+
+// Server holds the server settings in plain units.
+type Server struct {
+	Listen                          string
+	MaxSessions, MaxConcurrent      int
+	WarmPool, MaxFiles              int
+	QueueWait, WarmMaxAge, WarmIdle time.Duration
+	SessionTTL, Grace, MaxTimeout   time.Duration
+	MaxMemoryBytes, MaxFileBytes    int64
+	MaxCPU                          float64
+}
+
+// ServerSettings converts and checks the server settings, naming the flag
+// of any bad value.
+func (c *Config) ServerSettings() (Server, error) {
+	s := Server{Listen: c.Listen, MaxSessions: c.MaxSessions, MaxConcurrent: c.MaxConcurrent,
+		WarmPool: c.WarmPool, MaxFiles: c.MaxFiles, MaxCPU: c.MaxCPU}
+	for _, d := range []struct {
+		flag string
+		v    string
+		dst  *time.Duration
+	}{
+		{"queue-wait", c.QueueWait, &s.QueueWait}, {"warm-max-age", c.WarmMaxAge, &s.WarmMaxAge},
+		{"warm-idle", c.WarmIdle, &s.WarmIdle}, {"session-ttl", c.SessionTTL, &s.SessionTTL},
+		{"grace", c.Grace, &s.Grace}, {"max-timeout", c.MaxTimeout, &s.MaxTimeout},
+	} {
+		v, err := time.ParseDuration(d.v)
+		if err != nil || v < 0 {
+			return s, fmt.Errorf("--%s: %q is not a duration such as 30s or 10m", d.flag, d.v)
+		}
+		*d.dst = v
+	}
+	var err error
+	if s.MaxMemoryBytes, err = ParseSize(c.MaxMemory); err != nil {
+		return s, fmt.Errorf("--max-memory: %w", err)
+	}
+	if s.MaxFileBytes, err = ParseSize(c.MaxFileSize); err != nil {
+		return s, fmt.Errorf("--max-file-size: %w", err)
+	}
+	switch {
+	case s.Listen == "":
+		return s, errors.New("--listen: give an address such as 127.0.0.1:8080")
+	case s.MaxSessions < 0:
+		return s, fmt.Errorf("--max-sessions: %d is negative", s.MaxSessions)
+	case s.MaxConcurrent < 1:
+		return s, fmt.Errorf("--max-concurrent: must be at least 1 (got %d)", s.MaxConcurrent)
+	case s.WarmPool < 0 || s.WarmPool > 256:
+		return s, fmt.Errorf("--warm-pool: must be between 0 and 256 (got %d)", s.WarmPool)
+	case s.MaxFiles < 1:
+		return s, fmt.Errorf("--max-files: must be at least 1 (got %d)", s.MaxFiles)
+	case s.SessionTTL <= 0:
+		return s, errors.New("--session-ttl: must be positive")
+	case s.Grace <= 0:
+		return s, errors.New("--grace: must be positive")
+	}
+	return s, nil
 }
 
 // LoadFile overlays the JSON file at path on c. Unknown keys are errors:
@@ -111,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Python == "" {
 		return errors.New("--python: must name an interpreter")
+	}
+	if _, err := c.ServerSettings(); err != nil {
+		return err
 	}
 	if c.SeccompErrno < 1 || c.SeccompErrno > 4095 {
 		return fmt.Errorf("--seccomp-errno: %d is not an errno (1 to 4095)", c.SeccompErrno)

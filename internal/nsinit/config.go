@@ -54,6 +54,9 @@ type Config struct {
 	Exec        string   `json:"exec"`
 	Argv        []string `json:"argv"`
 	ProgramArgv []string `json:"program_argv"`
+	// ProgramFDs are init descriptors handed to the program as its fds 3,
+	// 4, ... (the driver's control pipes); the reaper never gets them.
+	ProgramFDs []int `json:"program_fds,omitempty"`
 	// ReaperUID, when non-zero, is the uid and gid pid 1 switches to
 	// before it execs the reaper: another user than the program's, so that
 	// the program cannot signal it, open its memory or its report pipe,

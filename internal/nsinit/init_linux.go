@@ -169,10 +169,14 @@ func startProgram(cfg *Config) error {
 			done <- result{0, err}
 			return
 		}
+		files := []uintptr{0, 1, 2}
+		for _, fd := range cfg.ProgramFDs {
+			files = append(files, uintptr(fd))
+		}
 		pid, err := syscall.ForkExec(cfg.ProgramArgv[0], cfg.ProgramArgv, &syscall.ProcAttr{
 			Dir:   cfg.Cwd,
 			Env:   cfg.Env,
-			Files: []uintptr{0, 1, 2},
+			Files: files,
 		})
 		done <- result{pid, err}
 	}()
@@ -260,8 +264,9 @@ func applyLandlock(cfg *Config) error {
 
 // closeFDs marks every descriptor but stdin, stdout and stderr
 // close-on-exec: a descriptor leaked into a sandbox is an escape
-// (CVE-2024-21626). The program gets exactly 0, 1 and 2; the reaper also
-// gets the report pipe, as fd 3.
+// (CVE-2024-21626). The program gets exactly 0, 1 and 2 (and a driver
+// its control pipes as 3 and 4); the reaper also gets the report pipe, as
+// fd 3.
 func closeFDs(*Config) error {
 	return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 }

@@ -114,6 +114,14 @@ type Spec struct {
 	// Stdout and Stderr, when set, receive the program's output live (up to
 	// the head of the output cap; see Capture).
 	Stdout, Stderr io.Writer
+	// Driver runs pybox's driver (package driver) instead of Code: a
+	// Python process that waits for requests on a control pipe pair, for
+	// warm one-shots and sessions. Code, Filename and Args are unused.
+	Driver bool
+	// Lifetime bounds a driver sandbox's CPU time as a second line (the
+	// RLIMIT_CPU of its processes); per-execution deadlines are the
+	// caller's. Zero means Limits.Timeout.
+	Lifetime time.Duration
 }
 
 // Validate checks the parts of a spec that do not depend on the host.
@@ -194,6 +202,13 @@ type Layers struct {
 	Rootless   bool     `json:"rootless"`
 	HostUID    int      `json:"host_uid"` // the host uid the sandboxed code ran as
 	Warnings   []string `json:"warnings,omitempty"`
+}
+
+// Usage is what a sandbox consumed so far.
+type Usage struct {
+	CPU             time.Duration
+	PeakMemoryBytes int64
+	OOMKills        int64
 }
 
 // Result is what an execution produced and cost.

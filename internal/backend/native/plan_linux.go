@@ -249,9 +249,13 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 	if filename == "" {
 		filename = "main.py"
 	}
-	script := filepath.Join(codeDir, filename)
+	script, code, args := filepath.Join(codeDir, filename), spec.Code, spec.Args
+	if spec.Driver {
+		// The code arrives later, over the control pipe.
+		script, code, args = driver.Path, []byte(driver.Driver), nil
+	}
 	files := []nsinit.File{
-		{Path: script, Data: spec.Code, Mode: 0o444},
+		{Path: script, Data: code, Mode: 0o444},
 		{Path: reaperPath, Data: []byte(driver.Reaper), Mode: 0o444},
 		{Path: "/etc/passwd", Data: []byte(passwd), Mode: 0o444},
 		{Path: "/etc/group", Data: []byte(group), Mode: 0o444},
@@ -269,7 +273,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		{Resource: unix.RLIMIT_NOFILE, Value: 1024},
 		{Resource: unix.RLIMIT_NPROC, Value: uint64(l.Pids)},
 		{Resource: unix.RLIMIT_FSIZE, Value: uint64(l.TmpfsBytes)},
-		{Resource: unix.RLIMIT_CPU, Value: uint64(l.Timeout.Seconds()) + 2},
+		{Resource: unix.RLIMIT_CPU, Value: uint64(max(l.Timeout, spec.Lifetime).Seconds()) + 2},
 		{Resource: unix.RLIMIT_MEMLOCK, Value: 64 << 10},
 		{Resource: unix.RLIMIT_MSGQUEUE, Value: 0},
 		{Resource: unix.RLIMIT_STACK, Value: 8 << 20},
@@ -299,8 +303,8 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 
 	// The program runs as `python3 -I script.py`, unbuffered so that its
 	// output streams; -B because the stdlib is read-only anyway.
-	program := append([]string{in.Executable, "-I", "-B", "-u", script}, spec.Args...)
-	rootBytes := int64(len(spec.Code)) + 1<<20
+	program := append([]string{in.Executable, "-I", "-B", "-u", script}, args...)
+	rootBytes := int64(len(code)) + 1<<20
 	return &nsinit.Config{
 		Mounts:        bs.binds,
 		Inputs:        inputs,

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,8 +30,96 @@ import (
 // timeout.
 const outputKillFactor = 8
 
-// Run implements sandbox.Backend.
+// Run implements sandbox.Backend: a cold sandbox, started, waited for and
+// torn down.
 func (b *Backend) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result, error) {
+	stdout := sandbox.NewCapture(spec.Limits.MaxOutputBytes, spec.Stdout)
+	stderr := sandbox.NewCapture(spec.Limits.MaxOutputBytes, spec.Stderr)
+	sb, err := b.Start(ctx, spec, stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return sb.Wait()
+}
+
+// Sandbox is one started sandbox: its init, pid 1 and program, its cgroup,
+// uid slot and pipes. It ends when its program ends, when it is killed, or
+// when the context given to Start is done; Wait then returns its Result and
+// everything it held is released.
+type Sandbox struct {
+	b      *Backend
+	spec   *sandbox.Spec
+	layers sandbox.Layers
+	log    *slog.Logger
+	undo   []func()
+	group  cgroup.Group
+	cmd    *exec.Cmd
+
+	// Driver sandboxes only: the control pipe pair (fds 3 and 4 of the
+	// program).
+	ctlW *os.File
+	ctlR *os.File
+
+	stdout, stderr outputSink
+
+	mu       sync.Mutex
+	proc     *os.Process
+	reason   sandbox.Status // why pybox killed the sandbox, if it did
+	killedAt time.Time      // when pybox first killed the sandbox
+	timer    *time.Timer
+
+	created time.Time
+	started time.Time // the init was forked
+	rep     report
+	repDone chan struct{}
+	running chan struct{} // closed when the program started or setup ended
+
+	done   chan struct{}
+	result *sandbox.Result
+	err    error
+}
+
+// outputSink is where one stream of the program goes; the writer can be
+// swapped while the stream is drained (a warm sandbox gets its capture
+// when it is handed out, a session a new one per cell).
+type outputSink struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *outputSink) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+}
+
+// write passes p on and returns how much the current writer has taken in
+// all, if it counts (a Capture does), for the flood check.
+func (s *outputSink) write(p []byte) (total int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		return 0
+	}
+	s.w.Write(p) //nolint:errcheck // sinks never block the sandbox on errors
+	if c, ok := s.w.(interface{ Total() int64 }); ok {
+		return c.Total()
+	}
+	return 0
+}
+
+func (s *outputSink) get() io.Writer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w
+}
+
+// Start builds a sandbox for spec and returns once its program runs (or
+// setup failed, which is the error). stdout and stderr receive the
+// program's output until SetOutput replaces them; nil discards. For a
+// Driver spec the wall-clock deadline is not armed: the caller arms it per
+// execution with SetDeadline.
+func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr io.Writer) (*Sandbox, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -51,55 +140,126 @@ func (b *Backend) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", sandbox.ErrInvalidSpec, err)
 	}
-	r := &run{b: b, spec: spec, layers: b.Layers(), created: time.Now()}
-	t0 := time.Now()
-	defer func() {
-		t1 := time.Now()
-		r.cleanup()
-		b.log.Debug("cleanup done", "us", time.Since(t1).Microseconds(), "run_total_us", time.Since(t0).Microseconds())
-	}()
-	return r.execute(ctx, in)
-}
-
-// run is the state of one execution; cleanup undoes it in reverse order.
-type run struct {
-	b        *Backend
-	spec     *sandbox.Spec
-	layers   sandbox.Layers
-	undo     []func()
-	group    cgroup.Group
-	mu       sync.Mutex
-	proc     *os.Process
-	reason   sandbox.Status // why pybox killed the sandbox, if it did
-	started  time.Time
-	created  time.Time
-	killedAt time.Time // when pybox first killed the sandbox
-}
-
-func (r *run) cleanup() {
-	for i := len(r.undo) - 1; i >= 0; i-- {
-		r.undo[i]()
+	s := &Sandbox{
+		b: b, spec: spec, layers: b.Layers(), created: time.Now(),
+		repDone: make(chan struct{}), running: make(chan struct{}), done: make(chan struct{}),
 	}
+	s.stdout.set(stdout)
+	s.stderr.set(stderr)
+	if err := s.start(ctx, in); err != nil {
+		s.cleanup()
+		return nil, err
+	}
+	<-s.running
+	if s.rep.started.IsZero() {
+		// Setup failed or the sandbox was killed before the program ran.
+		_, err := s.Wait()
+		if err == nil {
+			err = errors.New("sandbox ended before its program started")
+		}
+		return nil, err
+	}
+	return s, nil
 }
 
-// kill ends the whole sandbox: SIGKILL to its pid 1 makes the kernel kill
+func (s *Sandbox) cleanup() {
+	for i := len(s.undo) - 1; i >= 0; i-- {
+		s.undo[i]()
+	}
+	s.undo = nil
+}
+
+// Kill ends the whole sandbox: SIGKILL to its pid 1 makes the kernel kill
 // every process in the pid namespace; the cgroup kill catches anything
-// racing with it.
-func (r *run) kill(reason sandbox.Status) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.reason == "" {
-		r.reason, r.killedAt = reason, time.Now()
+// racing with it. The first reason given is the one reported.
+func (s *Sandbox) Kill(reason sandbox.Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reason == "" {
+		s.reason, s.killedAt = reason, time.Now()
 	}
-	if r.proc != nil {
-		r.proc.Signal(syscall.SIGKILL) //nolint:errcheck // may have exited
+	if s.proc != nil {
+		s.proc.Signal(syscall.SIGKILL) //nolint:errcheck // may have exited
 	}
 	// cgroup v2's cgroup.kill is atomic. v1 can only list pids and signal
 	// them one by one, and a listed pid may be reused by then; there the
 	// pid namespace, which dies with pid 1, is the whole answer.
-	if r.group != nil && r.group.Dir() != "" {
-		r.group.Kill() //nolint:errcheck
+	if s.group != nil && s.group.Dir() != "" {
+		s.group.Kill() //nolint:errcheck
 	}
+}
+
+// SetDeadline (re)arms the wall-clock deadline: d from now, the whole
+// sandbox is killed with status timeout. d <= 0 disarms it.
+func (s *Sandbox) SetDeadline(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	if d > 0 {
+		s.timer = time.AfterFunc(d, func() { s.Kill(sandbox.StatusTimeout) })
+	}
+}
+
+// SetOutput replaces where the program's stdout and stderr go from now on.
+func (s *Sandbox) SetOutput(stdout, stderr io.Writer) {
+	s.stdout.set(stdout)
+	s.stderr.set(stderr)
+}
+
+// Control returns the host's ends of a driver sandbox's control pipes:
+// requests are written to w, replies read from r. Both are nil for a
+// plain program.
+func (s *Sandbox) Control() (w io.WriteCloser, r io.ReadCloser) {
+	if s.ctlW == nil {
+		return nil, nil
+	}
+	return s.ctlW, s.ctlR
+}
+
+// Usage reads the sandbox's cgroup counters so far (zero without
+// cgroups).
+func (s *Sandbox) Usage() (sandbox.Usage, error) {
+	if s.group == nil {
+		return sandbox.Usage{}, nil
+	}
+	st, err := s.group.Stats()
+	return sandbox.Usage{CPU: st.CPUUsage, PeakMemoryBytes: st.PeakMemoryBytes, OOMKills: st.OOMKills}, err
+}
+
+// InitPID is the host pid of the sandbox's pid 1; valid until Wait
+// returns.
+func (s *Sandbox) InitPID() int { return s.cmd.Process.Pid }
+
+// RootPath is where the host reaches the sandbox's root filesystem:
+// /proc/PID/root of its pid 1. Resolve paths beneath it without following
+// links (package workspace); valid until Wait returns.
+func (s *Sandbox) RootPath() string { return fmt.Sprintf("/proc/%d/root", s.cmd.Process.Pid) }
+
+// FileOwner is the host uid and gid that the sandboxed program runs as,
+// for files the host places in its workspace.
+func (s *Sandbox) FileOwner() (uid, gid int) {
+	if s.b.rootless {
+		return -1, -1 // files the caller creates are the program's already
+	}
+	return s.layers.HostUID, s.layers.HostUID
+}
+
+// Layers reports the isolation applied to this sandbox; HostUID is the
+// host uid the program runs as.
+func (s *Sandbox) Layers() sandbox.Layers { return s.layers }
+
+// Done is closed once the sandbox has ended and been torn down.
+func (s *Sandbox) Done() <-chan struct{} { return s.done }
+
+// Wait blocks until the sandbox has ended and been torn down, and returns
+// how it ended. The Result's outputs are filled if the writers given to
+// Start or SetOutput were Captures.
+func (s *Sandbox) Wait() (*sandbox.Result, error) {
+	<-s.done
+	return s.result, s.err
 }
 
 func randomID() string {
@@ -108,10 +268,12 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, error) {
-	b, spec, lim := r.b, r.spec, r.spec.Limits
+// start prepares everything and forks the init; on error the caller runs
+// cleanup. Once the init runs, a goroutine owns the sandbox until done.
+func (s *Sandbox) start(ctx context.Context, in *Interpreter) error {
+	b, spec, lim := s.b, s.spec, s.spec.Limits
 	id := randomID()
-	log := b.log.With("sandbox_id", id)
+	s.log = b.log.With("sandbox_id", id)
 
 	attr := &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
@@ -127,28 +289,29 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 		// Only the caller's own ids can be mapped without privilege.
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: sandboxUID, HostID: os.Getuid(), Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: sandboxUID, HostID: os.Getgid(), Size: 1}}
-		r.layers.HostUID = os.Getuid()
+		s.layers.HostUID = os.Getuid()
 	} else {
 		slot, release, err := b.slots.acquire()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		r.undo = append(r.undo, release)
+		s.undo = append(s.undo, release)
 		base := b.cfg.UIDBase + slot*idsPerSlot
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: idsPerSlot}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: idsPerSlot}}
 		attr.GidMappingsEnableSetgroups = true
 		attr.Credential = &syscall.Credential{Uid: sandboxUID, Gid: sandboxUID}
-		r.layers.HostUID = base + sandboxUID
+		s.layers.HostUID = base + sandboxUID
 	}
 
 	if b.cgroups != nil {
 		g, err := b.cgroups.Create(id, cgroup.Resources{MemoryBytes: lim.MemoryBytes, CPU: lim.CPU, Pids: lim.Pids})
 		if err != nil {
-			return nil, fmt.Errorf("creating cgroup: %w", err)
+			return fmt.Errorf("creating cgroup: %w", err)
 		}
-		r.group = g
-		r.undo = append(r.undo, func() {
+		s.group = g
+		log := s.log
+		s.undo = append(s.undo, func() {
 			if err := g.Destroy(); err != nil {
 				log.Error("removing cgroup", "err", err)
 			}
@@ -158,9 +321,9 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 			// the init's first instruction runs unaccounted.
 			fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
-				return nil, fmt.Errorf("opening cgroup: %w", err)
+				return fmt.Errorf("opening cgroup: %w", err)
 			}
-			r.undo = append(r.undo, func() { unix.Close(fd) })
+			s.undo = append(s.undo, func() { unix.Close(fd) })
 			attr.UseCgroupFD = true
 			attr.CgroupFD = fd
 		}
@@ -168,22 +331,27 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 
 	cfg, err := b.plan(spec, in)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cfg.Trace = log.Enabled(ctx, slog.LevelDebug)
+	cfg.Trace = s.log.Enabled(ctx, slog.LevelDebug)
 
 	var trees []*os.File
 	if !b.rootless {
 		if trees, err = openTrees(cfg); err != nil {
-			return nil, err
+			return err
 		}
-		r.undo = append(r.undo, func() { closeAll(trees) })
+		defer func() { closeAll(trees) }()
 	}
 
-	// config, report, stdout, stderr and stdin pipes.
-	pipes, err := newPipes(5)
+	// config, report, stdout, stderr, stdin, and for a driver its two
+	// control pipes.
+	n := 5
+	if spec.Driver {
+		n = 7
+	}
+	pipes, err := newPipes(n)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cfgR, cfgW := pipes[0][0], pipes[0][1]
 	repR, repW := pipes[1][0], pipes[1][1]
@@ -194,23 +362,31 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 	pipes[4][1].Close()
 	parentEnds := []*os.File{cfgW, repR, outR, errR}
 	childEnds := []*os.File{cfgR, repW, outW, errW, inR}
+	extra := append([]*os.File{cfgR, repW}, trees...)
+	if spec.Driver {
+		// Requests flow host → program, replies program → host; the
+		// program gets them as fds 3 and 4.
+		s.ctlW, s.ctlR = pipes[5][1], pipes[6][0]
+		parentEnds = append(parentEnds, s.ctlW, s.ctlR)
+		childEnds = append(childEnds, pipes[5][0], pipes[6][1])
+		first := nsinit.FirstTreeFD + len(trees)
+		cfg.ProgramFDs = []int{first, first + 1}
+		extra = append(extra, pipes[5][0], pipes[6][1])
+	}
 	if !b.rootless {
 		// Pipes belong to their creator (host root, unmapped inside), so
 		// /dev/stdout and /proc/self/fd/1 could not be reopened by the
 		// sandboxed program. Give its ends to its own uid.
 		for _, f := range []*os.File{inR, outW, errW} {
-			if err := f.Chown(r.layers.HostUID, r.layers.HostUID); err != nil {
+			if err := f.Chown(s.layers.HostUID, s.layers.HostUID); err != nil {
 				closeAll(parentEnds)
 				closeAll(childEnds)
-				return nil, fmt.Errorf("handing stdio to the sandbox uid: %w", err)
+				return fmt.Errorf("handing stdio to the sandbox uid: %w", err)
 			}
 		}
 	}
-	r.undo = append(r.undo, func() { closeAll(parentEnds) })
+	s.undo = append(s.undo, func() { closeAll(parentEnds) })
 	defer closeAll(childEnds)
-
-	stdout := sandbox.NewCapture(lim.MaxOutputBytes, spec.Stdout)
-	stderr := sandbox.NewCapture(lim.MaxOutputBytes, spec.Stderr)
 
 	cmd := &exec.Cmd{
 		Path:        b.cfg.InitPath,
@@ -219,53 +395,47 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 		Stdin:       inR,
 		Stdout:      outW,
 		Stderr:      errW,
-		ExtraFiles:  append([]*os.File{cfgR, repW}, trees...),
+		ExtraFiles:  extra,
 		SysProcAttr: attr,
 	}
-	r.started = time.Now()
-	log.Debug("prepared", "us", r.started.Sub(r.created).Microseconds())
-	attached, err := r.start(cmd)
+	s.cmd = cmd
+	s.started = time.Now()
+	s.log.Debug("prepared", "us", s.started.Sub(s.created).Microseconds())
+	attached, err := s.fork(cmd)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	log.Debug("init started", "us", time.Since(r.started).Microseconds())
-	r.mu.Lock()
-	r.proc = cmd.Process
-	r.mu.Unlock()
-	closeAll(childEnds)
-	closeAll(trees)
-	trees = nil
+	s.log.Debug("init started", "us", time.Since(s.started).Microseconds())
+	s.mu.Lock()
+	s.proc = cmd.Process
+	s.mu.Unlock()
 
-	if r.group != nil && !attached {
+	if s.group != nil && !attached {
 		// Join before the init reads its config, i.e. before it does
 		// anything on the user's behalf.
-		if err := r.group.Attach(cmd.Process.Pid); err != nil {
-			r.kill(sandbox.StatusKilled)
-			cmd.Wait()
-			return nil, fmt.Errorf("joining cgroup: %w", err)
+		if err := s.group.Attach(cmd.Process.Pid); err != nil {
+			s.Kill(sandbox.StatusKilled)
+			cmd.Wait() //nolint:errcheck
+			return fmt.Errorf("joining cgroup: %w", err)
 		}
 	}
 	go func() {
 		json.NewEncoder(cfgW).Encode(cfg) //nolint:errcheck // a dead init is reported by Wait
 		cfgW.Close()
 	}()
-
-	timer := time.AfterFunc(lim.Timeout, func() { r.kill(sandbox.StatusTimeout) })
-	defer timer.Stop()
-	stopCtx := context.AfterFunc(ctx, func() { r.kill(sandbox.StatusKilled) })
-	defer stopCtx()
+	if !spec.Driver {
+		s.SetDeadline(lim.Timeout)
+	}
+	stopCtx := context.AfterFunc(ctx, func() { s.Kill(sandbox.StatusKilled) })
 
 	var wg sync.WaitGroup
-	drain := func(rd io.Reader, c *sandbox.Capture) {
+	drain := func(rd io.Reader, sink *outputSink) {
 		defer wg.Done()
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := rd.Read(buf)
-			if n > 0 {
-				c.Write(buf[:n])
-				if c.Total() > outputKillFactor*lim.MaxOutputBytes {
-					r.kill(sandbox.StatusOutputLimit)
-				}
+			if n > 0 && sink.write(buf[:n]) > outputKillFactor*lim.MaxOutputBytes {
+				s.Kill(sandbox.StatusOutputLimit)
 			}
 			if err != nil {
 				return
@@ -273,56 +443,78 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 		}
 	}
 	wg.Add(2)
-	go drain(outR, stdout)
-	go drain(errR, stderr)
-
-	var rep report
-	repDone := make(chan struct{})
+	go drain(outR, &s.stdout)
+	go drain(errR, &s.stderr)
 	go func() {
-		defer close(repDone)
-		rep.read(repR, r.started)
+		defer close(s.repDone)
+		s.rep.read(repR, s.started, s.running)
 	}()
+	go func() {
+		waitErr := cmd.Wait()
+		end := time.Now()
+		stopCtx()
+		s.SetDeadline(0)
+		wg.Wait()
+		<-s.repDone
+		s.result, s.err = s.finish(end, waitErr)
+		s.cleanup()
+		s.log.Debug("cleanup done", "us", time.Since(end).Microseconds())
+		close(s.done)
+	}()
+	return nil
+}
 
-	waitErr := cmd.Wait()
-	end := time.Now()
-	log.Debug("sandbox exited", "us", end.Sub(r.started).Microseconds(), "program_started_us", rep.started.Sub(r.started).Microseconds())
-	wg.Wait()
-	<-repDone
-	stdout.FlushLive()
-	stderr.FlushLive()
-
-	for _, t := range rep.trace {
-		log.Debug("init step done", "step", t)
+// finish turns how the sandbox ended into a Result.
+func (s *Sandbox) finish(end time.Time, waitErr error) (*sandbox.Result, error) {
+	cmd, rep, lim := s.cmd, &s.rep, s.spec.Limits
+	s.log.Debug("sandbox exited", "us", end.Sub(s.started).Microseconds(), "program_started_us", rep.started.Sub(s.started).Microseconds())
+	stdout, _ := s.stdout.get().(*sandbox.Capture)
+	stderr, _ := s.stderr.get().(*sandbox.Capture)
+	for _, c := range []*sandbox.Capture{stdout, stderr} {
+		if c != nil {
+			c.FlushLive()
+		}
 	}
-	r.mu.Lock()
-	reason, killedAt := r.reason, r.killedAt
-	r.mu.Unlock()
+	for _, t := range rep.trace {
+		s.log.Debug("init step done", "step", t)
+	}
+	s.mu.Lock()
+	reason, killedAt := s.reason, s.killedAt
+	s.mu.Unlock()
 	if rep.setupErr != "" {
 		return nil, fmt.Errorf("sandbox setup failed: %s", rep.setupErr)
 	}
 	if rep.started.IsZero() && reason == "" && !rep.tampered {
-		return nil, fmt.Errorf("sandbox setup failed: the init exited (%v) before starting the program: %s",
-			cmd.ProcessState, firstLine(stderr.Output().Text))
+		msg := ""
+		if stderr != nil {
+			msg = firstLine(stderr.Output().Text)
+		}
+		return nil, fmt.Errorf("sandbox setup failed: the init exited (%v) before starting the program: %s", cmd.ProcessState, msg)
 	}
 	if cmd.ProcessState == nil {
 		return nil, fmt.Errorf("waiting for sandbox: %w", waitErr)
 	}
 	res := &sandbox.Result{
-		WallMS: ms(end.Sub(r.started)),
-		Layers: r.layers,
+		WallMS: ms(end.Sub(s.started)),
+		Layers: s.layers,
 	}
 	if !rep.started.IsZero() {
-		res.SetupMS = ms(rep.started.Sub(r.started))
+		res.SetupMS = ms(rep.started.Sub(s.started))
 	}
-	so, se := stdout.Output(), stderr.Output()
-	res.Stdout, res.StdoutTruncated, res.StdoutBytes = so.Text, so.Truncated, so.TotalBytes
-	res.Stderr, res.StderrTruncated, res.StderrBytes = se.Text, se.Truncated, se.TotalBytes
+	if stdout != nil {
+		so := stdout.Output()
+		res.Stdout, res.StdoutTruncated, res.StdoutBytes = so.Text, so.Truncated, so.TotalBytes
+	}
+	if stderr != nil {
+		se := stderr.Output()
+		res.Stderr, res.StderrTruncated, res.StderrBytes = se.Text, se.Truncated, se.TotalBytes
+	}
 
 	var oomKills int64
-	if r.group != nil {
-		st, err := r.group.Stats()
+	if s.group != nil {
+		st, err := s.group.Stats()
 		if err != nil {
-			log.Warn("reading cgroup stats", "err", err)
+			s.log.Warn("reading cgroup stats", "err", err)
 		}
 		res.PeakMemoryBytes, res.CPUMS, oomKills = st.PeakMemoryBytes, ms(st.CPUUsage), st.OOMKills
 	}
@@ -347,20 +539,20 @@ func (r *run) execute(ctx context.Context, in *Interpreter) (*sandbox.Result, er
 		res.Status = sandbox.StatusError
 		res.Message = "the program wrote to pybox's report channel, so its exit status cannot be trusted"
 	}
-	log.Debug("sandbox finished", "status", res.Status, "wall_ms", res.WallMS)
+	s.log.Debug("sandbox finished", "status", res.Status, "wall_ms", res.WallMS)
 	return res, nil
 }
 
-// start starts the init, born inside its cgroup when the hierarchy allows
+// fork starts the init, born inside its cgroup when the hierarchy allows
 // it (v2: CLONE_INTO_CGROUP; v1: the forking thread enters the group
 // first). It reports whether the child is already in its group.
-func (r *run) start(cmd *exec.Cmd) (attached bool, err error) {
-	te, ok := r.group.(cgroup.ThreadEnterer)
-	if r.group == nil || r.group.Dir() != "" || !ok {
+func (s *Sandbox) fork(cmd *exec.Cmd) (attached bool, err error) {
+	te, ok := s.group.(cgroup.ThreadEnterer)
+	if s.group == nil || s.group.Dir() != "" || !ok {
 		if err := cmd.Start(); err != nil {
 			return false, fmt.Errorf("starting sandbox init: %w", err)
 		}
-		return r.group != nil && r.group.Dir() != "", nil
+		return s.group != nil && s.group.Dir() != "", nil
 	}
 	type outcome struct {
 		attached bool
@@ -383,7 +575,7 @@ func (r *run) start(cmd *exec.Cmd) (attached bool, err error) {
 			// The thread is stuck in the sandbox's group; keep it locked
 			// so that it ends with this goroutine instead of running
 			// other work there, and reap the init it started.
-			r.b.log.Error("leaving sandbox cgroup", "err", err)
+			s.b.log.Error("leaving sandbox cgroup", "err", err)
 			if startErr == nil {
 				cmd.Process.Kill() //nolint:errcheck
 				cmd.Wait()         //nolint:errcheck
@@ -490,7 +682,17 @@ type report struct {
 	trace    []string
 }
 
-func (rep *report) read(r io.Reader, t0 time.Time) {
+// running is closed once the program has started, setup has failed, or the
+// pipe has closed, whichever comes first.
+func (rep *report) read(r io.Reader, t0 time.Time, running chan<- struct{}) {
+	signalled := false
+	ready := func() {
+		if !signalled {
+			signalled = true
+			close(running)
+		}
+	}
+	defer ready()
 	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
 	for sc.Scan() {
 		kind, arg, _ := strings.Cut(sc.Text(), " ")
@@ -503,10 +705,12 @@ func (rep *report) read(r io.Reader, t0 time.Time) {
 			continue
 		case kind == "E" && rep.started.IsZero() && rep.setupErr == "":
 			rep.setupErr = arg
+			ready()
 			continue
 		case kind == "F" && rep.started.IsZero():
 			rep.started = time.Now()
 			rep.trace = append(rep.trace, fmt.Sprintf("program started at %dµs", time.Since(t0).Microseconds()))
+			ready()
 			continue
 		case kind == "X" && !rep.started.IsZero() && !rep.haveExit:
 			if n, err := strconv.Atoi(arg); err == nil && n >= 0 && n <= 0xffff {
@@ -516,6 +720,7 @@ func (rep *report) read(r io.Reader, t0 time.Time) {
 			}
 		}
 		rep.tampered = true
+		ready()
 		break
 	}
 	// Drain whatever else arrives so a writer never blocks.

@@ -1,0 +1,342 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pybox-dev/pybox/api"
+	"github.com/pybox-dev/pybox/internal/driver"
+	"github.com/pybox-dev/pybox/internal/sandbox"
+)
+
+// Errors of Session.Execute that are the caller's to report.
+var (
+	// ErrBusy: a cell is already running in the session.
+	ErrBusy = errors.New("a cell is already running in this session; wait for it to finish")
+	// ErrEnded wraps the reason a session is gone (see EndedError).
+	ErrEnded = errors.New("session ended")
+)
+
+// EndedError says why a session can no longer run cells.
+type EndedError struct{ Reason string }
+
+func (e *EndedError) Error() string { return "session ended: " + e.Reason }
+func (e *EndedError) Unwrap() error { return ErrEnded }
+
+// Options tune cell execution.
+type Options struct {
+	// Grace is how long a cell has to stop after KeyboardInterrupt before
+	// the session is killed (default 2 s).
+	Grace time.Duration
+}
+
+// Session is one long-lived sandbox whose driver keeps a namespace across
+// cells. One cell runs at a time.
+type Session struct {
+	ID      string
+	conn    *Conn
+	opts    Options
+	Created time.Time
+	Warm    bool
+	SetupMS float64
+
+	run   sync.Mutex // held while a cell runs
+	busy  atomic.Bool
+	count atomic.Int64
+
+	outSplit, errSplit *driver.Splitter
+
+	mu       sync.Mutex
+	lastUsed time.Time
+	ended    string // why the session is gone; "" while alive
+}
+
+// New makes a session of a ready Conn; the session owns it from now on.
+func New(conn *Conn, opts Options) *Session {
+	if opts.Grace <= 0 {
+		opts.Grace = 2 * time.Second
+	}
+	s := &Session{ID: newID(), conn: conn, opts: opts, Created: time.Now(), lastUsed: time.Now()}
+	// Output between cells (a thread that prints on its own) belongs to no
+	// cell and is dropped.
+	s.outSplit, s.errSplit = driver.NewSplitter(nil), driver.NewSplitter(nil)
+	conn.box.SetOutput(s.outSplit, s.errSplit)
+	go func() {
+		<-conn.box.Done()
+		s.markEnded(s.deathReason())
+	}()
+	return s
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand does not fail on Linux
+	return "s-" + hex.EncodeToString(b[:])
+}
+
+// deathReason describes how the sandbox ended, once it has.
+func (s *Session) deathReason() string {
+	res, err := s.conn.box.Wait()
+	switch {
+	case err != nil:
+		return err.Error()
+	case res.Status == sandbox.StatusMemoryLimit:
+		return fmt.Sprintf("the session's Python process was killed for exceeding the %s memory limit; variables are lost, create a new session", humanBytes(s.conn.limits.MemoryBytes))
+	case res.Status == sandbox.StatusTimeout:
+		return "a cell ran past its timeout and did not stop on KeyboardInterrupt, so the session was killed; create a new session"
+	case res.Status == sandbox.StatusOutputLimit:
+		return "a cell flooded its output and did not stop on KeyboardInterrupt, so the session was killed; create a new session"
+	case res.Signal != "":
+		return fmt.Sprintf("the session's Python process was killed by %s; create a new session", res.Signal)
+	default:
+		return fmt.Sprintf("the session's Python process exited with status %d (os._exit or a crash); create a new session", res.ExitCode)
+	}
+}
+
+func (s *Session) markEnded(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended == "" {
+		s.ended = reason
+	}
+}
+
+// Ended returns why the session is gone, or "" while it lives.
+func (s *Session) Ended() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+// Busy reports whether a cell is running.
+func (s *Session) Busy() bool { return s.busy.Load() }
+
+// LastUsed is when the last cell finished (or the session was made).
+func (s *Session) LastUsed() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastUsed
+}
+
+// Executions is how many cells were started.
+func (s *Session) Executions() int64 { return s.count.Load() }
+
+// Limits are the session's limits.
+func (s *Session) Limits() sandbox.Limits { return s.conn.limits }
+
+// Layers are the isolation layers of the session's sandbox.
+func (s *Session) Layers() sandbox.Layers { return s.conn.box.Layers() }
+
+// Box is the session's sandbox (for workspace access).
+func (s *Session) Box() Box { return s.conn.box }
+
+// Close kills the session's sandbox and waits for its teardown.
+func (s *Session) Close(reason string) {
+	s.markEnded(reason)
+	s.conn.Close()
+}
+
+// StreamFunc receives a cell's output as it is printed: stream is
+// "stdout" or "stderr". It must not block for long: it runs on the
+// goroutine that drains the sandbox.
+type StreamFunc func(stream string, p []byte)
+
+// Execute runs one cell. timeout <= 0 means the session's. The error is
+// ErrBusy, an *EndedError, or a failure to talk to the sandbox; what the
+// code did (including dying) is in the result.
+func (s *Session) Execute(ctx context.Context, code string, timeout time.Duration, stream StreamFunc) (*api.CellResult, error) {
+	if !s.run.TryLock() {
+		return nil, ErrBusy
+	}
+	defer s.run.Unlock()
+	if r := s.Ended(); r != "" {
+		return nil, &EndedError{r}
+	}
+	s.busy.Store(true)
+	defer s.busy.Store(false)
+	defer func() {
+		s.mu.Lock()
+		s.lastUsed = time.Now()
+		s.mu.Unlock()
+	}()
+
+	lim := s.conn.limits
+	if timeout <= 0 || timeout > lim.Timeout {
+		timeout = lim.Timeout
+	}
+	n := s.count.Add(1)
+	nonce := newID()
+	marker := driver.SyncMarker(nonce)
+
+	// Per-cell captures; a flood interrupts the cell like a timeout does.
+	flood := make(chan struct{}, 1)
+	capture := func(name string) (*sandbox.Capture, func([]byte)) {
+		var live io.Writer
+		if stream != nil {
+			live = streamWriter{name, stream}
+		}
+		c := sandbox.NewCapture(lim.MaxOutputBytes, live)
+		return c, func(p []byte) {
+			c.Write(p) //nolint:errcheck // never fails
+			if c.Total() > floodFactor*lim.MaxOutputBytes {
+				select {
+				case flood <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+	stdout, outSink := capture(api.EventStdout)
+	stderr, errSink := capture(api.EventStderr)
+	var synced sync.WaitGroup
+	synced.Add(2)
+	s.outSplit.Begin(marker, outSink, synced.Done)
+	s.errSplit.Begin(marker, errSink, synced.Done)
+
+	before, _ := s.conn.box.Usage()
+	t0 := time.Now()
+	res := &api.CellResult{ExecutionCount: n}
+	if err := s.conn.send(&driver.Request{Op: "exec", ID: n, Code: code, Sync: nonce}); err != nil {
+		s.conn.box.Kill(sandbox.StatusKilled)
+	}
+
+	var reply *driver.Reply
+	var stopReason api.Status // why pybox interrupted the cell
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	interrupted := false
+	interrupt := func(why api.Status) {
+		if interrupted {
+			return
+		}
+		interrupted, stopReason = true, why
+		s.conn.send(&driver.Request{Op: "interrupt"}) //nolint:errcheck // a dead driver is seen below
+		timer.Reset(s.opts.Grace)
+	}
+	ctxDone := ctx.Done()
+wait:
+	for {
+		select {
+		case rep, ok := <-s.conn.replies:
+			if !ok {
+				break wait // the driver is gone
+			}
+			if rep.Type == "result" && rep.ID == n {
+				reply = &rep
+				break wait
+			}
+		case <-timer.C:
+			if !interrupted {
+				interrupt(api.StatusTimeout)
+				continue
+			}
+			// It did not stop: the session goes.
+			s.conn.box.Kill(stopReason)
+			break wait
+		case <-flood:
+			interrupt(api.StatusOutputLimit)
+		case <-ctxDone:
+			ctxDone = nil
+			interrupt(api.StatusKilled)
+		}
+	}
+	res.WallMS = ms(time.Since(t0))
+
+	if reply != nil {
+		// The driver wrote the markers before its reply; wait until the
+		// drain goroutines have passed them, unless the program closed
+		// its stdout or stderr (then there is no marker to wait for).
+		syncDone := make(chan struct{})
+		go func() { synced.Wait(); close(syncDone) }()
+		select {
+		case <-syncDone:
+		case <-time.After(time.Second):
+		case <-s.conn.box.Done():
+		}
+	} else {
+		<-s.conn.box.Done()
+	}
+	after, _ := s.conn.box.Usage()
+	res.CPUMS = max(0, ms(after.CPU-before.CPU))
+	res.PeakMemoryBytes = after.PeakMemoryBytes
+	so, se := stdout.Output(), stderr.Output()
+	res.Stdout, res.StdoutTruncated, res.StdoutBytes = so.Text, so.Truncated, so.TotalBytes
+	res.Stderr, res.StderrTruncated, res.StderrBytes = se.Text, se.Truncated, se.TotalBytes
+
+	if reply == nil {
+		reason := s.deathReason()
+		s.markEnded(reason)
+		box, _ := s.conn.box.Wait()
+		res.Status, res.Message, res.SessionEnded = sandbox.StatusKilled, reason, true
+		if box != nil && box.Status != sandbox.StatusOK && box.Status != sandbox.StatusError {
+			res.Status = box.Status
+		}
+		return res, nil
+	}
+	res.Value, res.Error = reply.Value, cellError(reply.Error)
+	for _, d := range reply.Display {
+		res.Display = append(res.Display, api.Display{MIME: d.MIME, Data: d.Data})
+	}
+	switch {
+	case reply.Status == "interrupted" && stopReason == api.StatusTimeout:
+		res.Status = api.StatusTimeout
+		res.Message = fmt.Sprintf("the cell ran past its %s timeout and was interrupted (KeyboardInterrupt); the session's state is kept", timeout)
+	case reply.Status == "interrupted" && stopReason == api.StatusOutputLimit:
+		res.Status = api.StatusOutputLimit
+		res.Message = fmt.Sprintf("the cell printed more than %d× the %s output cap and was interrupted; the middle of the output was cut", floodFactor, humanBytes(lim.MaxOutputBytes))
+	case reply.Status == "interrupted":
+		res.Status = api.StatusInterrupted
+		res.Message = "the cell was interrupted (KeyboardInterrupt)"
+	case reply.Status == "error":
+		res.Status = api.StatusError
+		if res.Error != nil {
+			res.Message = res.Error.Type + ": " + res.Error.Message
+		}
+	case res.StdoutTruncated || res.StderrTruncated:
+		res.Status = api.StatusOutputLimit
+		res.Message = fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", humanBytes(lim.MaxOutputBytes))
+	default:
+		res.Status = api.StatusOK
+	}
+	return res, nil
+}
+
+// floodFactor: a cell whose stream passes this many times the output cap is
+// interrupted rather than drained for the rest of its timeout.
+const floodFactor = 8
+
+func cellError(e *driver.Error) *api.CellError {
+	if e == nil {
+		return nil
+	}
+	return &api.CellError{Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+}
+
+type streamWriter struct {
+	name string
+	f    StreamFunc
+}
+
+func (w streamWriter) Write(p []byte) (int, error) {
+	w.f(w.name, p)
+	return len(p), nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
