@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +139,14 @@ func (s *Server) Routes() []string {
 // Handler is the API's http.Handler.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux would redirect a path with "//", "." or ".." to its
+		// clean form, and a workspace path such as "a//b" or "../x" would
+		// silently become another file. Refuse instead.
+		if p := r.URL.Path; p != "/" && (path.Clean(p) != p || strings.HasSuffix(p, "/")) {
+			writeProblem(w, newProblem(http.StatusBadRequest, api.ProblemInvalidPath, "Invalid path",
+				fmt.Sprintf("the URL path %q is not clean: it has an empty, \".\" or \"..\" segment or a trailing slash", p)))
+			return
+		}
 		// Unknown routes and methods get problem bodies too.
 		_, pattern := s.mux.Handler(r)
 		if pattern == "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -117,4 +118,47 @@ func mapErr(op, path string, err error) error {
 		return &fs.PathError{Op: op, Path: path, Err: err}
 	}
 	return &fs.PathError{Op: op, Path: path, Err: sentinel}
+}
+
+// asOwner runs fn on a thread whose filesystem ids are the workspace
+// owner's. A sandbox's tmpfs belongs to its user namespace, where host root
+// is not mapped: the kernel refuses (EOVERFLOW) to create an inode whose
+// owner it cannot map, so the new file or directory must be created with
+// the owner's ids rather than chowned afterwards. The thread keeps root's
+// other powers: setfsuid drops the file capabilities, which are raised
+// again, so permission checks stay those of the host.
+func (d *Dir) asOwner(fn func() error) error {
+	if d.uid < 0 || d.gid < 0 || unix.Geteuid() != 0 {
+		return fn()
+	}
+	runtime.LockOSThread()
+	prevGID, _ := unix.SetfsgidRetGid(d.gid)
+	prevUID, _ := unix.SetfsuidRetUid(d.uid)
+	restore := func() bool {
+		unix.SetfsuidRetUid(prevUID) //nolint:errcheck // checked below
+		unix.SetfsgidRetGid(prevGID) //nolint:errcheck
+		uid, _ := unix.SetfsuidRetUid(-1)
+		gid, _ := unix.SetfsgidRetGid(-1)
+		return uid == prevUID && gid == prevGID
+	}
+	defer func() {
+		// A thread whose ids could not be restored is left locked, so
+		// that it ends with this goroutine instead of serving others.
+		if restore() {
+			runtime.UnlockOSThread()
+		}
+	}()
+	if uid, _ := unix.SetfsuidRetUid(-1); uid != d.uid {
+		return fmt.Errorf("switching to the workspace owner %d: setfsuid refused", d.uid)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Effective, data[1].Effective = data[0].Permitted, data[1].Permitted
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return fn()
 }

@@ -93,10 +93,13 @@ func (d *Dir) Remove(p string) error {
 	defer unix.Close(parent)
 	// unlinkat never follows the last component; EISDIR says it is a
 	// directory, which only AT_REMOVEDIR removes.
-	err = unix.Unlinkat(parent, base, 0)
-	if errors.Is(err, unix.EISDIR) {
-		err = unix.Unlinkat(parent, base, unix.AT_REMOVEDIR)
-	}
+	err = d.asOwner(func() error {
+		err := unix.Unlinkat(parent, base, 0)
+		if errors.Is(err, unix.EISDIR) {
+			err = unix.Unlinkat(parent, base, unix.AT_REMOVEDIR)
+		}
+		return err
+	})
 	if errors.Is(err, unix.EEXIST) { // rmdir's other "not empty"
 		err = unix.ENOTEMPTY
 	}

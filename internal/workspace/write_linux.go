@@ -32,15 +32,21 @@ func (d *Dir) Write(p string, r io.Reader, maxBytes int64) (int64, error) {
 	if err := CheckPath(p); err != nil {
 		return 0, err
 	}
-	dir, base := split(p)
-	parent, made, err := d.mkdirAll(p, dir)
+	var n int64
+	err := d.asOwner(func() error {
+		dir, base := split(p)
+		parent, made, err := d.mkdirAll(p, dir)
+		if err != nil {
+			return err
+		}
+		n, err = d.writeIn(parent, p, base, r, maxBytes)
+		unix.Close(parent)
+		if err != nil {
+			d.unmake(made)
+		}
+		return err
+	})
 	if err != nil {
-		return 0, err
-	}
-	n, err := d.writeIn(parent, p, base, r, maxBytes)
-	unix.Close(parent)
-	if err != nil {
-		d.unmake(made)
 		return 0, err
 	}
 	return n, nil
