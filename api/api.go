@@ -212,4 +212,6 @@ type Health struct {
 	WarmReady  int    `json:"warm_ready"`
 	Backend    string `json:"backend"`
 	Version    string `json:"version"`
+	// Goroutines of the server process, for leak checks in soak tests.
+	Goroutines int `json:"goroutines"`
 }

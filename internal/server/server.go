@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -248,7 +249,8 @@ func unavailable(detail string) *problem {
 
 func (s *Server) health() api.Health {
 	h := api.Health{Status: "ok", Sessions: s.sessions.Count(), Executions: int(s.running.Load()),
-		WarmReady: s.launcher.Stats().Ready, Backend: s.backend, Version: s.cfg.Version}
+		WarmReady: s.launcher.Stats().Ready, Backend: s.backend, Version: s.cfg.Version,
+		Goroutines: runtime.NumGoroutine()}
 	if s.draining.Load() {
 		h.Status = "draining"
 	}
