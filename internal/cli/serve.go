@@ -62,6 +62,12 @@ func cmdServe(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	hs := &http.Server{Handler: st.server.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		for {
+			time.Sleep(10 * time.Second)
+			st.backend.SweepLeftovers(10 * time.Second)
+		}
+	}()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("serving", "listen", ln.Addr().String(), "warm_pool", st.settings.WarmPool, "max_sessions", st.settings.MaxSessions)

@@ -137,6 +137,21 @@ func userNamespacesWork() error {
 	return nil
 }
 
+// SweepLeftovers removes the cgroups of sandboxes that a killed pybox left
+// behind, once they are empty and older than olderThan. A long-running
+// server calls it periodically: right after a crash the kernel may still
+// be killing the old sandboxes when the new process starts.
+func (b *Backend) SweepLeftovers(olderThan time.Duration) int {
+	if b.cgroups == nil {
+		return 0
+	}
+	n := cgroup.Sweep(b.cgroups, olderThan)
+	if n > 0 {
+		b.log.Info("removed leftover sandbox cgroups", "count", n)
+	}
+	return n
+}
+
 // Name implements sandbox.Backend.
 func (b *Backend) Name() string { return "native" }
 
