@@ -32,7 +32,7 @@ func TestReportProtocol(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var rep report
-			rep.read(strings.NewReader(c.in), time.Now(), make(chan struct{}))
+			rep.read(strings.NewReader(c.in), time.Now(), make(chan struct{}), func() {})
 			if rep.tampered != c.tampered {
 				t.Errorf("tampered = %v, want %v", rep.tampered, c.tampered)
 			}

@@ -74,7 +74,8 @@ type Sandbox struct {
 	repDone chan struct{}
 	running chan struct{} // closed when the program started or setup ended
 
-	done   chan struct{}
+	ended  chan struct{} // the Result is known
+	done   chan struct{} // and everything is torn down
 	result *sandbox.Result
 	err    error
 }
@@ -142,7 +143,7 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 	}
 	s := &Sandbox{
 		b: b, spec: spec, layers: b.Layers(), created: time.Now(),
-		repDone: make(chan struct{}), running: make(chan struct{}), done: make(chan struct{}),
+		repDone: make(chan struct{}), running: make(chan struct{}), ended: make(chan struct{}), done: make(chan struct{}),
 	}
 	s.stdout.set(stdout)
 	s.stderr.set(stderr)
@@ -186,6 +187,16 @@ func (s *Sandbox) Kill(reason sandbox.Status) {
 	// pid namespace, which dies with pid 1, is the whole answer.
 	if s.group != nil && s.group.Dir() != "" {
 		s.group.Kill() //nolint:errcheck
+	}
+}
+
+// endNow kills pid 1, and with it the pid namespace, without recording a
+// reason: the program has already ended.
+func (s *Sandbox) endNow() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		s.proc.Signal(syscall.SIGKILL) //nolint:errcheck // may have exited
 	}
 }
 
@@ -254,11 +265,12 @@ func (s *Sandbox) Layers() sandbox.Layers { return s.layers }
 // Done is closed once the sandbox has ended and been torn down.
 func (s *Sandbox) Done() <-chan struct{} { return s.done }
 
-// Wait blocks until the sandbox has ended and been torn down, and returns
-// how it ended. The Result's outputs are filled if the writers given to
-// Start or SetOutput were Captures.
+// Wait blocks until the sandbox has ended and returns how it ended; its
+// teardown (cgroup, uid slot) may still be under way, see Done. The
+// Result's outputs are filled if the writers given to Start or SetOutput
+// were Captures.
 func (s *Sandbox) Wait() (*sandbox.Result, error) {
-	<-s.done
+	<-s.ended
 	return s.result, s.err
 }
 
@@ -447,7 +459,10 @@ func (s *Sandbox) start(ctx context.Context, in *Interpreter) error {
 	go drain(errR, &s.stderr)
 	go func() {
 		defer close(s.repDone)
-		s.rep.read(repR, s.started, s.running)
+		// Once the reaper has reported the program's exit, nothing of
+		// value is left: end the sandbox at once rather than wait for pid
+		// 1 to exit by itself, and for the program's orphans.
+		s.rep.read(repR, s.started, s.running, s.endNow)
 	}()
 	go func() {
 		waitErr := cmd.Wait()
@@ -457,6 +472,7 @@ func (s *Sandbox) start(ctx context.Context, in *Interpreter) error {
 		wg.Wait()
 		<-s.repDone
 		s.result, s.err = s.finish(end, waitErr)
+		close(s.ended)
 		s.cleanup()
 		s.log.Debug("cleanup done", "us", time.Since(end).Microseconds())
 		close(s.done)
@@ -684,7 +700,9 @@ type report struct {
 
 // running is closed once the program has started, setup has failed, or the
 // pipe has closed, whichever comes first.
-func (rep *report) read(r io.Reader, t0 time.Time, running chan<- struct{}) {
+//
+// exited is called when the program's exit is reported.
+func (rep *report) read(r io.Reader, t0 time.Time, running chan<- struct{}, exited func()) {
 	signalled := false
 	ready := func() {
 		if !signalled {
@@ -716,6 +734,7 @@ func (rep *report) read(r io.Reader, t0 time.Time, running chan<- struct{}) {
 			if n, err := strconv.Atoi(arg); err == nil && n >= 0 && n <= 0xffff {
 				rep.haveExit, rep.exit, rep.exitAt = true, syscall.WaitStatus(n), time.Now()
 				rep.trace = append(rep.trace, fmt.Sprintf("exit reported at %dµs", time.Since(t0).Microseconds()))
+				exited()
 				continue
 			}
 		}
