@@ -67,7 +67,7 @@ type Session struct {
 	State      string    `json:"state"` // "idle", "busy" or "ended"
 	CreatedAt  string    `json:"created_at"`
 	LastUsedAt string    `json:"last_used_at"`
-	ExpiresAt  string    `json:"expires_at"`
+	ExpiresAt  string    `json:"expires_at,omitempty"` // absent once ended
 	Executions int64     `json:"executions"`
 	EndReason  string    `json:"end_reason,omitempty"`
 	Limits     Effective `json:"limits"`

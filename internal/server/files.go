@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pybox-dev/pybox/api"
 	"github.com/pybox-dev/pybox/internal/session"
@@ -46,7 +47,9 @@ func (s *Server) fileProblem(err error) *problem {
 			err.Error()+"; pybox never follows links made inside the sandbox: use the link's target path")
 	case errors.Is(err, workspace.ErrNotFound), errors.Is(err, workspace.ErrNotDir):
 		return newProblem(http.StatusNotFound, api.ProblemNotFound, "File not found", err.Error())
-	case errors.Is(err, workspace.ErrNotRegular), errors.Is(err, workspace.ErrIsDir), errors.Is(err, workspace.ErrNotEmpty):
+	case errors.Is(err, workspace.ErrNotEmpty):
+		return newProblem(http.StatusConflict, api.ProblemInvalidPath, "Directory not empty", err.Error()+"; delete what it holds first")
+	case errors.Is(err, workspace.ErrNotRegular), errors.Is(err, workspace.ErrIsDir):
 		return newProblem(http.StatusConflict, api.ProblemInvalidPath, "Not a regular file", err.Error())
 	case errors.Is(err, workspace.ErrTooLarge):
 		return newProblem(http.StatusRequestEntityTooLarge, api.ProblemTooLarge, "File too large", err.Error())
@@ -120,7 +123,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, s.fileProblem(err))
 		return
 	}
-	writeJSON(w, http.StatusCreated, api.FileInfo{Path: path, Type: "file", Size: n, Mode: "0644"})
+	writeJSON(w, http.StatusCreated, api.FileInfo{Path: path, Type: "file", Size: n, Mode: "0644", ModTime: stamp(time.Now())})
 }
 
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {

@@ -521,7 +521,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		t.Errorf("create session: Location %q, want %q", loc, sp)
 	}
 	c.do(t, bad(post("create session bad ttl", "/v1/sessions", `{"ttl":"soon"}`, 400), api.ProblemBadRequest, "ttl", reqValid))
-	c.do(t, bad(post("create session ttl above maximum", "/v1/sessions", `{"ttl":"1000h"}`, 400), api.ProblemBadRequest, "", reqValid))
+	c.do(t, bad(post("create session ttl above maximum", "/v1/sessions", `{"ttl":"1000h"}`, 400), api.ProblemBadRequest, "ttl", reqValid))
 	c.do(t, bad(post("create session bad limits", "/v1/sessions", `{"limits":{"memory":"1TiB"}}`, 400), api.ProblemInvalidLimits, "limits.memory", reqValid))
 	c.do(t, bad(post("create session unknown field", "/v1/sessions", `{"timeout":"1s"}`, 400), api.ProblemBadRequest, "timeout", reqInvalid))
 	c.do(t, exchange{name: "get session", method: http.MethodGet, path: sp, status: 200})

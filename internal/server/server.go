@@ -279,7 +279,10 @@ func (s *Server) limits(req *api.Limits) (sandbox.Limits, *problem) {
 	}
 	bad := func(field, detail string) (sandbox.Limits, *problem) {
 		p := newProblem(http.StatusBadRequest, api.ProblemInvalidLimits, "Invalid limits", detail)
-		p.Field = "limits." + field
+		p.Field = "limits"
+		if field != "" {
+			p.Field += "." + field
+		}
 		return l, p
 	}
 	mx := s.cfg.Max

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/pybox-dev/pybox/api"
@@ -64,7 +65,11 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	case errors.Is(err, sandbox.ErrInvalidSpec):
-		writeProblem(w, badRequest(err.Error()))
+		p := badRequest(strings.TrimPrefix(err.Error(), sandbox.ErrInvalidSpec.Error()+": "))
+		if strings.Contains(err.Error(), "ttl") {
+			p.Field = "ttl"
+		}
+		writeProblem(w, p)
 		return
 	case err != nil:
 		writeProblem(w, s.sandboxProblem(err))

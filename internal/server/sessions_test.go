@@ -186,9 +186,13 @@ func TestCellStreamsOutput(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	joined := strings.Join(events, "|")
-	if !strings.HasPrefix(joined, "stdout:first\n") || !strings.Contains(joined, "éé") || !strings.Contains(joined, "stderr:err\n") {
-		t.Errorf("events: %q", joined)
+	byStream := map[string]string{}
+	for _, e := range events {
+		name, text, _ := strings.Cut(e, ":")
+		byStream[name] += text
+	}
+	if byStream["stdout"] != "first\néé\u00e9\n" || byStream["stderr"] != "err\n" || !strings.HasPrefix(events[0], "stdout:first") {
+		t.Errorf("events: %q", events)
 	}
 	// The first line reached the client while the cell was still sleeping.
 	if done.Sub(firstAt) < 500*time.Millisecond {

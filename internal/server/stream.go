@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/pybox-dev/pybox/api"
@@ -27,12 +28,14 @@ func wantsStream(r *http.Request) bool {
 // stream skips chunks (the final result event still has the whole capped
 // output) and says so once.
 type eventStream struct {
-	w     http.ResponseWriter
-	flush func()
-	ch    chan sse
-	done  chan struct{}
-	carry map[string][]byte // an incomplete UTF-8 sequence per stream
-	lag   bool
+	mu     sync.Mutex // output runs on two drain goroutines, and may outlive finish
+	closed bool
+	w      http.ResponseWriter
+	flush  func()
+	ch     chan sse
+	done   chan struct{}
+	carry  map[string][]byte // an incomplete UTF-8 sequence per stream
+	lag    bool
 }
 
 type sse struct {
@@ -74,9 +77,13 @@ func (e *eventStream) write(ev sse) {
 	e.flush()
 }
 
-// output queues one chunk of a stream. It is called by one goroutine per
-// stream, never concurrently for the same stream.
+// output queues one chunk of a stream.
 func (e *eventStream) output(stream string, p []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return // a straggler after the result: the cell is over
+	}
 	buf := append(e.carry[stream], p...)
 	// Hold back a trailing incomplete character for the next chunk.
 	cut := len(buf)
@@ -107,7 +114,10 @@ func (e *eventStream) output(stream string, p []byte) {
 
 // finish sends the last event after everything queued.
 func (e *eventStream) finish(name string, v any) {
+	e.mu.Lock()
+	e.closed = true
 	close(e.ch)
+	e.mu.Unlock()
 	<-e.done
 	e.write(sse{name, v})
 }

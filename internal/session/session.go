@@ -176,7 +176,12 @@ func (s *Session) Execute(ctx context.Context, code string, timeout time.Duratio
 	marker := driver.SyncMarker(nonce)
 
 	// Per-cell captures; a flood interrupts the cell like a timeout does.
+	// Once Execute returns, output that still arrives for the cell (the
+	// program kept a copy of fd 1 and its marker never came) is dropped.
 	flood := make(chan struct{}, 1)
+	var active atomic.Bool
+	active.Store(true)
+	defer active.Store(false)
 	capture := func(name string) (*sandbox.Capture, func([]byte)) {
 		var live io.Writer
 		if stream != nil {
@@ -184,6 +189,9 @@ func (s *Session) Execute(ctx context.Context, code string, timeout time.Duratio
 		}
 		c := sandbox.NewCapture(lim.MaxOutputBytes, live)
 		return c, func(p []byte) {
+			if !active.Load() {
+				return
+			}
 			c.Write(p) //nolint:errcheck // never fails
 			if c.Total() > floodFactor*lim.MaxOutputBytes {
 				select {
