@@ -353,3 +353,30 @@ func TestSessionExpires(t *testing.T) {
 		t.Errorf("expired session still counted")
 	}
 }
+
+// A cell can keep writing to its stdout after its result was sent (it hid
+// the end-of-cell marker and left a thread behind); the late output must
+// neither crash the server nor leak into another answer.
+func TestLateOutputAfterStreamedCell(t *testing.T) {
+	st := newStack(t, options{})
+	s := newSession(t, st, api.CreateSessionRequest{})
+	code := `import os, threading, time
+fd = os.dup(1)
+os.dup2(os.open("/dev/null", os.O_WRONLY), 1)
+def late():
+    time.sleep(1.5)
+    for _ in range(200):
+        os.write(fd, b"late\n")
+threading.Thread(target=late).start()`
+	if _, err := st.c.RunStream(ctx(t), s.ID, api.CellRequest{Code: code}, func(string, string) {}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	r := cell(t, st, s.ID, "print('next')")
+	if r.Status != api.StatusOK || strings.Contains(r.Stdout, "late") {
+		t.Fatalf("after late output: %+v", r)
+	}
+	if _, err := st.c.Health(ctx(t)); err != nil {
+		t.Fatalf("server gone after late output: %v", err)
+	}
+}
