@@ -5,31 +5,40 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
-// The start-up benchmarks time one interpreter at a time, each compared
-// with bare python doing as little as can be compared:
+// The benchmarks time the driver under each interpreter against bare
+// python doing the nearest thing:
 //
-//	Ready:     from exec to the ready frame; bare: to one byte on fd 4
-//	Run:       from exec to the exit of a "pass" program; bare: python3 main.py
-//	FirstCell: from exec to the result of the cell "1"
+//	Ready/driver:  from exec to the ready frame
+//	Ready/bare:    from exec to a byte on fd 4 (python3 -c)
+//	Run/warm:      from the run request to a driver idle since its ready
+//	               frame, to the exit of a "pass" program
+//	Run/bare:      from exec to the exit of python3 main.py
+//	Cell/first:    the first cell "1" of a driver idle since its ready frame
+//	Cell/next:     a cell "1" after the first
+//
+// Idle means idle for 100 ms, which the timer does not count: a warm pool
+// starts drivers before it has requests for them.
 func BenchmarkReady(b *testing.B) {
 	benchEach(b, func(b *testing.B, py python, driver string) {
 		b.Run("driver", func(b *testing.B) {
 			for range b.N {
-				benchStart(b, py.path, []string{driver}, func(ctrl, replies *os.File) {
-					var r Reply
-					if err := ReadFrame(replies, &r); err != nil {
-						b.Fatal(err)
-					}
-				})
+				d := benchStart(b, py.path, driver)
+				d.reply(b)
+				b.StopTimer()
+				d.close(b)
+				b.StartTimer()
 			}
 		})
 		b.Run("bare", func(b *testing.B) {
 			for range b.N {
-				benchStart(b, py.path, []string{"-c", "import os; os.write(4, b'r')"}, func(ctrl, replies *os.File) {
-					replies.Read(make([]byte, 1))
-				})
+				d := benchStart(b, py.path, "-c", "import os; os.write(4, b'r')")
+				d.replies.Read(make([]byte, 1))
+				b.StopTimer()
+				d.close(b)
+				b.StartTimer()
 			}
 		})
 	})
@@ -41,34 +50,46 @@ func BenchmarkRun(b *testing.B) {
 		if err := os.WriteFile(main, []byte("pass\n"), 0o444); err != nil {
 			b.Fatal(err)
 		}
-		b.Run("driver", func(b *testing.B) {
+		b.Run("warm", func(b *testing.B) {
 			for range b.N {
-				benchStart(b, py.path, []string{driver}, func(ctrl, replies *os.File) {
-					WriteFrame(ctrl, Request{Op: "run", Code: "pass\n"})
-				})
+				b.StopTimer()
+				d := benchIdle(b, py, driver)
+				b.StartTimer()
+				WriteFrame(d.ctrl, Request{Op: "run", Code: "pass\n"})
+				d.close(b)
 			}
 		})
 		b.Run("bare", func(b *testing.B) {
 			for range b.N {
-				benchStart(b, py.path, []string{main}, func(ctrl, replies *os.File) {})
+				benchStart(b, py.path, main).close(b)
 			}
 		})
 	})
 }
 
-func BenchmarkFirstCell(b *testing.B) {
+func BenchmarkCell(b *testing.B) {
 	benchEach(b, func(b *testing.B, py python, driver string) {
-		for range b.N {
-			benchStart(b, py.path, []string{driver}, func(ctrl, replies *os.File) {
-				WriteFrame(ctrl, Request{Op: "exec", ID: 1, Code: "1", Sync: "s"})
-				for range 2 { // ready, result
-					var r Reply
-					if err := ReadFrame(replies, &r); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-		}
+		b.Run("first", func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				d := benchIdle(b, py, driver)
+				b.StartTimer()
+				d.cell(b, 1)
+				b.StopTimer()
+				d.close(b)
+				b.StartTimer()
+			}
+		})
+		b.Run("next", func(b *testing.B) {
+			d := benchIdle(b, py, driver)
+			d.cell(b, 1)
+			b.ResetTimer()
+			for i := range b.N {
+				d.cell(b, int64(i+2))
+			}
+			b.StopTimer()
+			d.close(b)
+		})
 	})
 }
 
@@ -79,9 +100,13 @@ func benchEach(b *testing.B, f func(b *testing.B, py python, driver string)) {
 	}
 }
 
-// benchStart starts python -I -B -u args with fds 3 and 4, calls talk,
-// closes the control pipe and waits for the exit.
-func benchStart(b *testing.B, python string, args []string, talk func(ctrl, replies *os.File)) {
+// benchProc is a python3 -I -B -u with fds 3 and 4 and no output.
+type benchProc struct {
+	cmd           *exec.Cmd
+	ctrl, replies *os.File
+}
+
+func benchStart(b *testing.B, python string, args ...string) *benchProc {
 	ctrlR, ctrl, err := os.Pipe()
 	if err != nil {
 		b.Fatal(err)
@@ -97,10 +122,38 @@ func benchStart(b *testing.B, python string, args []string, talk func(ctrl, repl
 	}
 	ctrlR.Close()
 	repW.Close()
-	talk(ctrl, replies)
-	ctrl.Close()
-	if err := cmd.Wait(); err != nil {
+	return &benchProc{cmd, ctrl, replies}
+}
+
+// benchIdle starts the driver and lets it idle after its ready frame.
+func benchIdle(b *testing.B, py python, driver string) *benchProc {
+	d := benchStart(b, py.path, driver)
+	d.reply(b)
+	time.Sleep(100 * time.Millisecond)
+	return d
+}
+
+func (d *benchProc) reply(b *testing.B) Reply {
+	var r Reply
+	if err := ReadFrame(d.replies, &r); err != nil {
 		b.Fatal(err)
 	}
-	replies.Close()
+	return r
+}
+
+// cell runs the cell "1"; its output goes nowhere, so the markers too.
+func (d *benchProc) cell(b *testing.B, id int64) {
+	WriteFrame(d.ctrl, Request{Op: "exec", ID: id, Code: "1", Sync: "s"})
+	if r := d.reply(b); r.Value["text/plain"] != "1" {
+		b.Fatalf("cell 1: %+v", r)
+	}
+}
+
+// close closes the control pipe and waits for the exit.
+func (d *benchProc) close(b *testing.B) {
+	d.ctrl.Close()
+	if err := d.cmd.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	d.replies.Close()
 }

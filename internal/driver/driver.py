@@ -1,35 +1,33 @@
-# pybox driver: runs the user's code inside the sandbox, as
-# `python3 -I -B -u /pybox/.driver.py`, with the host's requests on fd 3 and
-# our replies on fd 4. fds 0, 1 and 2 are the user's. frame.go documents the
-# protocol: frames of a 4-byte big-endian length and one JSON object.
-#
-# "run" executes one program as if it were `python3 -I -B -u /pybox/<file>`;
-# "exec" runs notebook cells in one persistent __main__, and "interrupt"
-# stops the running cell. Start-up time counts, so only built-in modules are
-# imported up front: json alone would cost ~7 ms (it imports re and enum),
-# hence _json; the rest is imported when a request first needs it.
-import builtins, os, sys, _json, _queue, _signal, _thread
+# pybox driver: runs the user's code inside the sandbox, as `python3 -I -B -u
+# /pybox/.driver.py`, with the host's requests on fd 3 and our replies on fd 4
+# (fds 0, 1 and 2 are the user's); frame.go documents the protocol. "run"
+# executes one program as `python3 -I -B -u /pybox/<file>` would; "exec" runs
+# notebook cells in one persistent __main__; "interrupt" stops the running
+# cell. Start-up time counts, so only built-in modules are imported up front:
+# json alone would cost ~7 ms (it imports re and enum), hence _json; the rest
+# is imported when a request first needs it.
+import builtins, os, sys, time, _json, _queue, _signal, _thread
 
 CTRL, REPLY = 3, 4
 MAX_FRAME = 64 << 20
 MAX_REPLY = 32 << 20
 MAX_TEXT = 256 << 10  # per value string
 SIGINT = {_signal.SIGINT}
-DRIVER = globals()  # frames running with these globals are ours
-__pybox__ = True  # so are frames of modules that set this (the fork server)
+NUDGE = _signal.NSIG - 1  # SIGRTMAX, whose handler does nothing: see nudge()
+__pybox__ = True  # tracebacks drop the frames of modules that set this
+# A fresh __main__ gets __annotations__ if the interpreter's own one has it.
+MAIN_ATTRS = {"__annotations__"} & set(vars(sys.modules["__main__"]))
 
 inbox = _queue.SimpleQueue()  # requests from the reader thread; None at EOF
 lock = _thread.allocate_lock()  # makes "is a cell running? interrupt it" atomic
-running = False
-main_thread = _thread.get_ident()
+running = cells = 0  # the number of the running cell, 0 between cells
+main_thread = pid = None  # set by main(): the fork server forks before calling it
 session = None  # the namespace of the cells
 future = 0  # __future__ flags of earlier cells stay on, as in IPython
-
 
 def fatal(msg):
     os.write(2, ("pybox driver: %s\n" % msg).encode(errors="replace"))
     os._exit(70)
-
 
 # --- frames -----------------------------------------------------------------
 
@@ -37,10 +35,8 @@ class _Settings:  # what _json's scanner reads from a json.JSONDecoder
     strict, object_hook, object_pairs_hook = True, None, None
     parse_float, parse_int, parse_constant = float, int, float
 
-
 scan = _json.make_scanner(_Settings)
 esc = _json.encode_basestring_ascii
-
 
 def dumps(o):
     if isinstance(o, str):
@@ -53,20 +49,15 @@ def dumps(o):
         return "{" + ",".join(esc(k) + ":" + dumps(v) for k, v in o.items()) + "}"
     return "[" + ",".join(map(dumps, o)) + "]"
 
-
 def read_exact(n):
     """Reads n bytes of fd 3; None at EOF before the first byte."""
-    buf = bytearray(n)
-    view, got = memoryview(buf), 0
+    buf, got = bytearray(n), 0
     while got < n:
-        k = os.readv(CTRL, [view[got:]])
+        k = os.readv(CTRL, [memoryview(buf)[got:]])
         if k == 0:
-            if got == 0:
-                return None
-            fatal("control pipe closed in the middle of a frame")
+            return None if got == 0 else fatal("control pipe closed in the middle of a frame")
         got += k
     return buf
-
 
 def read_request():
     head = read_exact(4)
@@ -75,9 +66,8 @@ def read_request():
     n = int.from_bytes(head, "big")
     if n > MAX_FRAME:
         fatal("request frame of %d bytes is over the 64 MiB limit" % n)
-    body = read_exact(n) if n else b""
     try:
-        text = body.decode()
+        text = read_exact(n).decode()
         req, end = scan(text, 0)
     except Exception as e:
         fatal("bad request frame: %r" % e)
@@ -85,13 +75,11 @@ def read_request():
         fatal("bad request frame: not one JSON object")
     return req
 
-
 def field(req, key, kind, default):
     v = req.get(key, default)
     if not isinstance(v, kind) or kind is list and not all(isinstance(a, str) for a in v):
         fatal("bad request: %s is not a %s" % (key, kind.__name__))
     return v
-
 
 def write_all(fd, data):
     """Writes all of data to fd; False if fd is unusable."""
@@ -108,12 +96,10 @@ def write_all(fd, data):
             return False
     return True
 
-
 def send(reply):
     data = dumps(reply).encode()
     if not write_all(REPLY, len(data).to_bytes(4, "big") + data):
         fatal("cannot write to the reply pipe")
-
 
 # --- the reader thread --------------------------------------------------------
 
@@ -129,8 +115,11 @@ def reader():
                 # Only the main thread runs Python signal handlers, and
                 # only a signal sent to it wakes it from a blocking call.
                 with lock:
-                    if running:
+                    cell = running
+                    if cell:
                         _signal.pthread_kill(main_thread, _signal.SIGINT)
+                if cell:
+                    _thread.start_new_thread(nudge, (cell,))
                 continue
             inbox.put(req)
             if op == "run":
@@ -138,18 +127,26 @@ def reader():
     except BaseException as e:  # a bug here must not leave the host waiting
         fatal("reader: %r" % e)
 
+def nudge(cell):
+    """A SIGINT that lands just before the cell enters a blocking system call
+    only marks Python's handler as due, and the call blocks on. A signal
+    whose handler does nothing makes it return, and Python run the due
+    handler: still one KeyboardInterrupt, however many nudges."""
+    for delay in (0.02, 0.1, 0.3, 1):
+        time.sleep(delay)
+        with lock:
+            if running != cell:
+                return
+            _signal.pthread_kill(main_thread, NUDGE)
 
 # --- shared by both modes -------------------------------------------------------
 
 def new_main(**attrs):
     """Installs a fresh __main__, so that pickle finds what the user defines."""
     mod = type(sys)("__main__")
-    if "__annotations__" in DRIVER:  # as the interpreter's own __main__ has
-        attrs["__annotations__"] = {}
-    mod.__dict__.update(__builtins__=builtins, **attrs)
+    mod.__dict__.update({k: {} for k in MAIN_ATTRS}, __builtins__=builtins, **attrs)
     sys.modules["__main__"] = mod
     return mod.__dict__
-
 
 def register(name, code):
     import linecache
@@ -159,19 +156,15 @@ def register(name, code):
     # No mtime: checkcache() then keeps an entry that has no file behind it.
     linecache.cache[name] = (len(code), None, lines, name)
 
-
 def strip(tb):
     """Drops the driver's frames from the head of a traceback."""
     while tb is not None and tb.tb_frame.f_globals.get("__pybox__") is True:
         tb = tb.tb_next
     return tb
 
-
 def type_name(exc):
-    t = type(exc)
-    mod = getattr(t, "__module__", None)
+    t, mod = type(exc), getattr(type(exc), "__module__", None)
     return t.__qualname__ if mod in (None, "builtins") else mod + "." + t.__qualname__
-
 
 def safe_str(o):
     try:
@@ -179,12 +172,9 @@ def safe_str(o):
     except Exception:
         return "<str() failed>"
 
-
 def cap(text, limit=MAX_TEXT):
-    if len(text) <= limit:
-        return text
-    return text[:limit] + "\u2026 [truncated %d chars]" % (len(text) - limit)
-
+    more = len(text) - limit
+    return text if more <= 0 else text[:limit] + "\u2026 [truncated %d chars]" % more
 
 # --- run mode -------------------------------------------------------------------
 
@@ -196,6 +186,7 @@ def run(req):
     register(path, code)
     os.close(CTRL)
     os.close(REPLY)
+    _signal.signal(NUDGE, _signal.SIG_DFL)
     try:
         _signal.pthread_sigmask(_signal.SIG_UNBLOCK, SIGINT)
         exec(compile(code, path, "exec", dont_inherit=True), ns)
@@ -224,25 +215,23 @@ def run(req):
         sys.excepthook = show
         raise
 
-
 # --- session mode ----------------------------------------------------------------
 
 def compile_cell(code, name):
     """Compiles a cell into code objects to eval in turn; the last one's
     value is the cell's when the cell ends in an expression."""
     global future
-    import ast, __future__
-    tree = compile(code, name, "exec", ast.PyCF_ONLY_AST | future, dont_inherit=True)
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    import _ast, __future__  # _ast: the ast module costs 1 ms more to import
+    tree = compile(code, name, "exec", _ast.PyCF_ONLY_AST | future, dont_inherit=True)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], _ast.Expr) else None
     parts = []
     if tree.body:
         parts.append(compile(tree, name, "exec", future, dont_inherit=True))
         for f in __future__.all_feature_names:
             future |= parts[0].co_flags & getattr(__future__, f).compiler_flag
     if last is not None:
-        parts.append(compile(ast.Expression(last.value), name, "eval", future, dont_inherit=True))
+        parts.append(compile(_ast.Expression(last.value), name, "eval", future, dont_inherit=True))
     return parts
-
 
 def render(value):
     try:
@@ -259,11 +248,9 @@ def render(value):
         pass  # the plain text will do
     return data
 
-
 def figures():
     """Renders the open matplotlib figures, as the inline backend would."""
-    plt = sys.modules.get("matplotlib.pyplot")
-    items = []
+    plt, items = sys.modules.get("matplotlib.pyplot"), []
     if plt is None:
         return items
     import io, binascii
@@ -271,13 +258,11 @@ def figures():
         try:
             buf = io.BytesIO()
             plt.figure(num).savefig(buf, format="png")
-            data = binascii.b2a_base64(buf.getvalue(), newline=False).decode()
-            items.append({"mime": "image/png", "data": data})
+            item = ("image/png", binascii.b2a_base64(buf.getvalue(), newline=False).decode())
         except Exception as e:
-            note = "<figure %s could not be rendered: %s: %s>" % (num, type_name(e), safe_str(e))
-            items.append({"mime": "text/plain", "data": note})
+            item = ("text/plain", "<figure %s could not be rendered: %s: %s>" % (num, type_name(e), safe_str(e)))
+        items.append({"mime": item[0], "data": item[1]})
     return items
-
 
 def cell(parts, out):
     try:
@@ -289,7 +274,6 @@ def cell(parts, out):
             out["value"] = render(value)
     finally:
         out["display"] = figures()
-
 
 def call_user(fn, *args):
     """Calls fn with SIGINT unblocked, so that an interrupt can stop it;
@@ -309,13 +293,11 @@ def call_user(fn, *args):
         except KeyboardInterrupt:
             pass
 
-
 def describe(exc):
     import traceback
     tb = exc.__traceback__ = strip(exc.__traceback__)
-    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
-    if sys.version_info >= (3, 12):
-        sys.last_exc = exc
+    # As the REPL does, for pdb.pm(); last_exc is new in 3.12.
+    sys.last_type, sys.last_value, sys.last_traceback, sys.last_exc = type(exc), exc, tb, exc
     msg = safe_str(exc.code if isinstance(exc, SystemExit) else exc)
     try:
         text = "".join(traceback.format_exception(type(exc), exc, tb))
@@ -323,9 +305,8 @@ def describe(exc):
         text = "<traceback could not be formatted: %s>\n" % type_name(e)
     return {"type": type_name(exc), "message": cap(msg), "traceback": cap(text, 4 * MAX_TEXT)}
 
-
 def exec_cell(req):
-    global running
+    global running, cells
     cid, code = field(req, "id", int, 0), field(req, "code", str, "")
     marker = b"\0pybox-sync:" + field(req, "sync", str, "").encode() + b"\0"
     name = "<cell %d>" % cid
@@ -340,17 +321,16 @@ def exec_cell(req):
     while _signal.sigtimedwait(SIGINT, 0) is not None:
         pass
     with lock:
-        running = True
+        running = cells = cells + 1
     exc = call_user(cell, parts, out)
     exc = exc if failed is None else failed
+    if os.getpid() != pid:  # a child the user forked left the cell: only we answer
+        os._exit(0 if exc is None else 1)
     with lock:
-        running = False
-
-    plt = sys.modules.get("matplotlib.pyplot")
+        running = 0
     try:
-        if plt is not None:
-            plt.close("all")
-    except Exception:
+        sys.modules["matplotlib.pyplot"].close("all")
+    except Exception:  # KeyError, mostly
         pass
     for f in ("stdout", "stderr", "__stdout__", "__stderr__"):
         try:
@@ -361,7 +341,6 @@ def exec_cell(req):
     # this cell's. It goes to the fds themselves, whatever sys.stdout is.
     write_all(1, marker)
     write_all(2, marker)
-
     reply = {"type": "result", "id": cid, "status": "ok", "value": out.get("value"),
              "display": [], "error": None}
     if exc is not None:
@@ -377,31 +356,30 @@ def exec_cell(req):
         reply["display"].append(item)
     send(reply)
 
-
-def next_request():
-    while True:
-        try:
-            return inbox.get()
-        except KeyboardInterrupt:  # stray: see exec_cell
-            pass
-
-
 def main():
-    global session
+    global session, main_thread, pid
     try:
         for fd in (CTRL, REPLY):
             os.set_inheritable(fd, False)  # no child of the user's gets them
     except OSError as e:
         fatal("fds 3 and 4 must be the control pipes: %s" % e)
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    _signal.signal(NUDGE, lambda signum, frame: None)
     # Blocked before the reader starts, so that it inherits the mask: an
     # interrupt then only lands in user code (see call_user).
     _signal.pthread_sigmask(_signal.SIG_BLOCK, SIGINT)
     session = new_main()
+    main_thread, pid = _thread.get_ident(), os.getpid()
     _thread.start_new_thread(reader, ())
-    send({"type": "ready", "python": sys.version.split()[0], "pid": os.getpid()})
+    send({"type": "ready", "python": sys.version.split()[0], "pid": pid})
+    # Both modes need linecache (~5 ms, with re and enum): import it while
+    # the host has nothing for us.
+    import linecache
     while True:
-        req = next_request()
+        try:
+            req = inbox.get()
+        except KeyboardInterrupt:  # stray: see below
+            continue
         if req is None:
             return  # the host closed the session
         if req.get("op") == "run":

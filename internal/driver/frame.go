@@ -18,10 +18,15 @@ import (
 //   - "exec" runs Code as cell ID in the session's __main__. When the cell
 //     is done the driver writes SyncMarker(Sync) to fd 1 and then fd 2, and
 //     only then sends a "result" Reply, so everything before the markers is
-//     the cell's output (see Splitter).
+//     the cell's output (see Splitter). A cell that closed fd 1 or 2 gets no
+//     marker there; the reply still comes. Errors are in the reply, not on
+//     stderr, and a reply stays under 32 MiB (images beyond become notes).
 //   - "interrupt" raises KeyboardInterrupt in the running cell, if any; it
-//     has no reply of its own. A cell that ignores SIGINT is not stopped:
-//     the host must be ready to kill the sandbox.
+//     has no reply of its own. It is a SIGINT to the driver's main thread,
+//     followed while the cell runs on (for 1.4 s at most) by no-op signals
+//     (SIGRTMAX), so that a SIGINT that landed just before a blocking call
+//     still stops it. A cell that ignores SIGINT is not stopped: the host
+//     must be ready to kill the sandbox.
 //
 // Closing the control pipe ends an idle session with status 0. On a
 // protocol error the driver exits with status 70 and one line on stderr.

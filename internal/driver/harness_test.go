@@ -28,12 +28,17 @@ var (
 	pythonsList []python
 )
 
-// pythons returns the python3 on PATH and Debian's /usr/bin/python3, each
-// once, resolved to the real executable (pyenv's shim costs 30 ms a start).
+// pythons returns the python3 on PATH, Debian's /usr/bin/python3 and those
+// listed in $PYBOX_TEST_PYTHONS (colon-separated), each once, resolved to
+// the real executable (pyenv's shim costs 30 ms a start).
 func pythons(t testing.TB) []python {
 	pythonsOnce.Do(func() {
 		seen := map[string]bool{}
-		for _, cand := range []string{"python3", "/usr/bin/python3"} {
+		cands := []string{"python3", "/usr/bin/python3"}
+		if extra := os.Getenv("PYBOX_TEST_PYTHONS"); extra != "" {
+			cands = append(cands, strings.Split(extra, ":")...)
+		}
+		for _, cand := range cands {
 			out, err := exec.Command(cand, "-I", "-c", "import sys; print(sys.executable, sys.version.split()[0])").Output()
 			if err != nil {
 				continue

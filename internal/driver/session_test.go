@@ -221,6 +221,44 @@ func TestInterrupt(t *testing.T) {
 	})
 }
 
+// TestInterruptDue checks an interrupt when Python's SIGINT handler is
+// already due but the main thread blocks on in a system call: what a SIGINT
+// that lands just before the call leaves. Here another thread takes a
+// SIGINT while the main thread, with SIGINT blocked, reads a pipe.
+func TestInterruptDue(t *testing.T) {
+	forEachPython(t, func(t *testing.T, py python) {
+		p := startDriver(t, py)
+		c := p.begin(`import os, signal, threading, time
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+r, w = os.pipe()
+def trip():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    wchan, deadline = "/proc/self/task/%d/wchan" % os.getpid(), time.time() + 10
+    while "pipe" not in open(wchan).read():  # the main thread is in the read
+        if time.time() > deadline:
+            print("no wchan", flush=True)
+            os.write(w, b"x")
+            return
+    os.kill(os.getpid(), signal.SIGINT)  # only this thread can take it
+    print("due", flush=True)
+threading.Thread(target=trip, daemon=True).start()
+os.read(r, 1)`)
+		c.out.waitFor(t, "\n")
+		if c.out.String() != "due\n" {
+			c.wait()
+			t.Skipf("the kernel does not show where the main thread waits: %q", c.out.String())
+		}
+		p.send(Request{Op: "interrupt"})
+		if r := c.wait(); r.Status != "interrupted" {
+			t.Fatalf("status %q, error %+v; want interrupted", r.Status, r.Error)
+		}
+		// The SIGINT the interrupt sent is still pending: not for this cell.
+		if r := p.mustExec("import time\ntime.sleep(0.05)\n1+1"); r.Value["text/plain"] != "2" {
+			t.Errorf("the next cell: %v", r.Value)
+		}
+	})
+}
+
 func TestInterruptIgnored(t *testing.T) {
 	forEachPython(t, func(t *testing.T, py python) {
 		p := startDriver(t, py)
@@ -295,6 +333,21 @@ func TestPickle(t *testing.T) {
 			if r := p.mustExec(code); r.Value["text/plain"] != want {
 				t.Errorf("cell %q = %v, want %s", code, r.Value, want)
 			}
+		}
+	})
+}
+
+// TestFork checks that a child forked in a cell and not ended there does
+// not answer for the cell as well.
+func TestFork(t *testing.T) {
+	forEachPython(t, func(t *testing.T, py python) {
+		p := startDriver(t, py)
+		r := p.mustExec("import os\nme = os.getpid()\nchild = os.fork()\nif child:\n    os.waitpid(child, 0)\nprint('parent' if os.getpid() == me else 'child')")
+		if r.stdout != "child\nparent\n" {
+			t.Errorf("stdout %q, want the child's line, then the parent's", r.stdout)
+		}
+		if r := p.mustExec("os.getpid() == me"); r.Value["text/plain"] != "True" {
+			t.Errorf("the next cell ran in another process: %v", r.Value)
 		}
 	})
 }
