@@ -97,6 +97,7 @@ func (cf *configFlags) addServerFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConcurrent, "max-concurrent", c.MaxConcurrent, "maximum executions running at once")
 	fs.StringVar(&c.QueueWait, "queue-wait", c.QueueWait, "how long a request waits for a free execution slot before 503")
 	fs.IntVar(&c.WarmPool, "warm-pool", c.WarmPool, "sandboxes kept ready (0: none)")
+	fs.StringVar(&c.WarmMode, "warm-mode", c.WarmMode, "how sandboxes are made: fork (from a fork server) or exec (a new interpreter each)")
 	fs.StringVar(&c.WarmMaxAge, "warm-max-age", c.WarmMaxAge, "replace a ready sandbox after this long")
 	fs.StringVar(&c.WarmIdle, "warm-idle", c.WarmIdle, "shrink the pool to one sandbox after this long without use")
 	fs.StringVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "idle time after which a session expires")

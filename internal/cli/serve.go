@@ -108,6 +108,7 @@ type stack struct {
 	settings config.Server
 	limits   sandbox.Limits
 	backend  *native.Backend
+	forker   *native.Forker
 	launcher *session.Launcher
 	sessions *session.Manager
 	server   *server.Server
@@ -131,8 +132,14 @@ func newStack(cfg *config.Config, log *slog.Logger) (*stack, error) {
 		return nil, fmt.Errorf("--python: %w", err)
 	}
 	st := &stack{settings: settings, limits: limits, backend: b}
-	st.launcher = session.NewLauncher(session.Adapt(b.Start), cfg.Python, limits, pool.Config{
+	start := session.Adapt(b.Start)
+	if cfg.WarmMode == "fork" {
+		st.forker = b.NewForker(limits, cfg.Python)
+		start = session.Adapt(st.forker.Start)
+	}
+	st.launcher = session.NewLauncher(start, cfg.Python, limits, pool.Config{
 		Size: settings.WarmPool, MaxAge: settings.WarmMaxAge, IdleAfter: settings.WarmIdle, MinIdle: min(1, settings.WarmPool),
+		Parallel: parallel(cfg.WarmMode),
 	})
 	st.sessions = session.NewManager(session.ManagerConfig{
 		MaxSessions: settings.MaxSessions, TTL: settings.SessionTTL,
@@ -153,11 +160,23 @@ func newStack(cfg *config.Config, log *slog.Logger) (*stack, error) {
 	return st, nil
 }
 
+// parallel is how many warm sandboxes are made at once: forked ones are
+// cheap and mostly wait for the kernel, so two makes keep up with a burst.
+func parallel(mode string) int {
+	if mode == "fork" {
+		return 2
+	}
+	return 1
+}
+
 func (st *stack) close() {
 	if st.sessions != nil {
 		st.sessions.Close()
 	}
 	if st.launcher != nil {
 		st.launcher.Close()
+	}
+	if st.forker != nil {
+		st.forker.Close()
 	}
 }

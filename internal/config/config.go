@@ -50,7 +50,11 @@ type Config struct {
 	// WarmPool sandboxes with the default limits are kept ready; they are
 	// replaced after WarmMaxAge, and after WarmIdle without use the pool
 	// shrinks to one.
-	WarmPool   int    `json:"warm-pool"`
+	WarmPool int `json:"warm-pool"`
+	// WarmMode is how warm sandboxes are made: "fork" (forked by a fork
+	// server: milliseconds of CPU each) or "exec" (each starts its own
+	// interpreter).
+	WarmMode   string `json:"warm-mode"`
 	WarmMaxAge string `json:"warm-max-age"`
 	WarmIdle   string `json:"warm-idle"`
 	SessionTTL string `json:"session-ttl"`
@@ -84,6 +88,7 @@ func Default() Config {
 		MaxConcurrent: 16,
 		QueueWait:     "2s",
 		WarmPool:      4,
+		WarmMode:      "fork",
 		WarmMaxAge:    "10m",
 		WarmIdle:      "5m",
 		SessionTTL:    "10m",
@@ -141,6 +146,8 @@ func (c *Config) ServerSettings() (Server, error) {
 		return s, fmt.Errorf("--max-sessions: %d is negative", s.MaxSessions)
 	case s.MaxConcurrent < 1:
 		return s, fmt.Errorf("--max-concurrent: must be at least 1 (got %d)", s.MaxConcurrent)
+	case c.WarmMode != "fork" && c.WarmMode != "exec":
+		return s, fmt.Errorf("--warm-mode: %q is not fork or exec", c.WarmMode)
 	case s.WarmPool < 0 || s.WarmPool > 256:
 		return s, fmt.Errorf("--warm-pool: must be between 0 and 256 (got %d)", s.WarmPool)
 	case s.MaxFiles < 1:

@@ -23,3 +23,11 @@ var Driver string
 
 // Path is where the driver lives inside the sandbox.
 const Path = "/pybox/.driver.py"
+
+// Zygote is the fork server of the warm path (see zygote.py).
+//
+//go:embed zygote.py
+var Zygote string
+
+// ZygotePath is where the fork server lives inside its template sandbox.
+const ZygotePath = "/pybox/.zygote.py"

@@ -184,6 +184,11 @@ def run(req):
     sys.argv = [path] + field(req, "args", list, [])
     ns = new_main(__file__=path, __cached__=None)
     register(path, code)
+    try:  # as a cold sandbox has it: multiprocessing's spawn reads it again
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(code)
+    except OSError:
+        pass  # no code directory of our own (the driver run bare, in tests)
     os.close(CTRL)
     os.close(REPLY)
     _signal.signal(NUDGE, _signal.SIG_DFL)

@@ -42,6 +42,11 @@ type Config struct {
 	// read-only tmpfs; ReadonlyPaths are /proc entries made read-only.
 	MaskedPaths   []string `json:"masked_paths"`
 	ReadonlyPaths []string `json:"readonly_paths"`
+	// CodeMount gives /pybox its own tmpfs, which stays writable where the
+	// root does not, so that a warm sandbox's driver can store the script
+	// it is sent at /pybox/<filename>, where multiprocessing's spawn start
+	// method re-reads it. It is size-limited, noexec, and the sandbox's own.
+	CodeMount bool `json:"code_mount,omitempty"`
 	// RootBytes sizes the root tmpfs (it holds only the skeleton and Files).
 	RootBytes  int64  `json:"root_bytes"`
 	TmpfsBytes int64  `json:"tmpfs_bytes"`
@@ -57,6 +62,11 @@ type Config struct {
 	// ProgramFDs are init descriptors handed to the program as its fds 3,
 	// 4, ... (the driver's control pipes); the reaper never gets them.
 	ProgramFDs []int `json:"program_fds,omitempty"`
+	// ProgramUnconfined starts the program with the init's capabilities
+	// in the sandbox's user namespace, without Landlock or seccomp: the
+	// fork server, which confines each sandbox it makes before any user
+	// code runs there, and runs none itself.
+	ProgramUnconfined bool `json:"program_unconfined,omitempty"`
 	// ReaperUID, when non-zero, is the uid and gid pid 1 switches to
 	// before it execs the reaper: another user than the program's, so that
 	// the program cannot signal it, open its memory or its report pipe,

@@ -131,6 +131,19 @@ func bindInputs(cfg *Config) error {
 	return nil
 }
 
+// mountCode mounts /pybox's own tmpfs (see Config.CodeMount).
+func mountCode(cfg *Config) error {
+	if !cfg.CodeMount {
+		return nil
+	}
+	dir := filepath.Join(staging, "pybox")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("size=%d,mode=0755", cfg.RootBytes)
+	return unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts)
+}
+
 func writeFiles(cfg *Config) error {
 	for _, f := range cfg.Files {
 		p := filepath.Join(staging, f.Path)

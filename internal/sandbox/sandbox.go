@@ -118,6 +118,11 @@ type Spec struct {
 	// Python process that waits for requests on a control pipe pair, for
 	// warm one-shots and sessions. Code, Filename and Args are unused.
 	Driver bool
+	// Zygote (native backend) runs pybox's fork server instead of Code: a
+	// template sandbox that forks ready sandboxes on request (see
+	// native.Zygote). It keeps privileges in its own user namespace, and
+	// never runs user code.
+	Zygote bool
 	// Lifetime bounds a driver sandbox's CPU time as a second line (the
 	// RLIMIT_CPU of its processes); per-execution deadlines are the
 	// caller's. Zero means Limits.Timeout.

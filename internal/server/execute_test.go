@@ -16,7 +16,16 @@ import (
 // A warm one-shot behaves as `pybox run` does: same statuses, exit codes
 // and tracebacks.
 func TestExecuteOneShot(t *testing.T) {
-	st := newStack(t, options{warm: 2})
+	for _, mode := range []struct {
+		name string
+		exec bool
+	}{{"forked", false}, {"exec", true}} {
+		t.Run(mode.name, func(t *testing.T) { testExecuteOneShot(t, mode.exec) })
+	}
+}
+
+func testExecuteOneShot(t *testing.T, exec bool) {
+	st := newStack(t, options{warm: 2, exec: exec})
 	cases := []struct {
 		name, code string
 		args       []string
@@ -76,10 +85,10 @@ func TestExecuteOneShot(t *testing.T) {
 			t.Fatalf("a later execution sees an earlier one: %q %v", res.Stdout, err)
 		}
 	})
-	// A request with non-default limits gets a cold sandbox with them.
-	res, err := st.c.Execute(ctx(t), api.ExecuteRequest{Code: "import resource\nprint(resource.getrlimit(resource.RLIMIT_NPROC)[0])", Limits: &api.Limits{Pids: 40}})
-	if err != nil || res.Stdout != "40\n" {
-		t.Fatalf("custom limits: %q %v", res.Stdout, err)
+	// A request's own limits apply: 64 MiB is too little for 100 MB.
+	res, err := st.c.Execute(ctx(t), api.ExecuteRequest{Code: "b = bytearray(100 << 20)\nb[::4096] = b'x' * len(b[::4096])", Limits: &api.Limits{Memory: "64MiB"}})
+	if err != nil || res.Status != api.StatusMemoryLimit {
+		t.Fatalf("custom limits: %+v %v", res, err)
 	}
 	if hits := st.launcher.Stats().Hits; hits == 0 {
 		t.Errorf("no execution was served from the warm pool")

@@ -39,6 +39,7 @@ type stack struct {
 type options struct {
 	warm        int
 	python      string
+	exec        bool // warm sandboxes start their own interpreter instead of being forked
 	maxSessions int
 	concurrent  int
 	queueWait   time.Duration
@@ -71,7 +72,13 @@ func newStack(t *testing.T, o options) *stack {
 	if o.python == "" {
 		o.python = "python3"
 	}
-	l := session.NewLauncher(session.Adapt(b.Start), o.python, limits, pool.Config{Size: o.warm})
+	start := session.Adapt(b.Start)
+	var forker *native.Forker
+	if !o.exec {
+		forker = b.NewForker(limits, o.python)
+		start = session.Adapt(forker.Start)
+	}
+	l := session.NewLauncher(start, o.python, limits, pool.Config{Size: o.warm, Parallel: 2})
 	m := session.NewManager(session.ManagerConfig{MaxSessions: o.maxSessions, TTL: o.ttl, Options: session.Options{Grace: o.grace}}, l)
 	cfg := DefaultConfig(limits)
 	cfg.MaxConcurrent = o.concurrent
@@ -91,6 +98,9 @@ func newStack(t *testing.T, o options) *stack {
 		hs.Close()
 		m.Close()
 		l.Close()
+		if forker != nil {
+			forker.Close()
+		}
 	})
 	if o.warm > 0 {
 		waitFor(t, 30*time.Second, "warm pool filled", func() bool { return l.Stats().Ready >= o.warm })

@@ -47,7 +47,16 @@ func problemOf(t *testing.T, err error, status int, typ string) *client.Error {
 }
 
 func TestSessionKeepsStateAndShowsValues(t *testing.T) {
-	st := newStack(t, options{warm: 1})
+	for _, mode := range []struct {
+		name string
+		exec bool
+	}{{"forked", false}, {"exec", true}} {
+		t.Run(mode.name, func(t *testing.T) { testSessionKeepsState(t, mode.exec) })
+	}
+}
+
+func testSessionKeepsState(t *testing.T, exec bool) {
+	st := newStack(t, options{warm: 1, exec: exec})
 	s := newSession(t, st, api.CreateSessionRequest{})
 	if !s.Warm || s.State != "idle" {
 		t.Errorf("session from a filled pool: warm=%v state=%s", s.Warm, s.State)

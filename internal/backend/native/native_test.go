@@ -110,7 +110,12 @@ func countDir(p string) int {
 // the sandbox's cgroup is gone, no process or file of the sandbox's ids
 // remains, no mount, SysV IPC object or descriptor was added, and the
 // goroutines are back to baseline.
-func postCheck(b *Backend) func(t *testing.T) {
+func postCheck(b *Backend) func(t *testing.T) { return postCheckExcept(b, nil) }
+
+// postCheckExcept is postCheck for a host that also runs long-lived
+// sandboxes on purpose (fork servers): keep lists the cgroup paths
+// (as in /proc/PID/cgroup) whose groups and processes are not leaks.
+func postCheckExcept(b *Backend, keep func() []string) func(t *testing.T) {
 	base := snapshot()
 	return func(t *testing.T) {
 		t.Helper()
@@ -136,13 +141,13 @@ func postCheck(b *Backend) func(t *testing.T) {
 				for _, parent := range b.cgroups.Parent() {
 					ents, _ := os.ReadDir(parent)
 					for _, e := range ents {
-						if e.IsDir() && strings.HasPrefix(e.Name(), "pybox-") {
+						if e.IsDir() && strings.HasPrefix(e.Name(), "pybox-") && !kept(keep, e.Name()) {
 							problems = append(problems, "leftover cgroup "+filepath.Join(parent, e.Name()))
 						}
 					}
 				}
 			}
-			if pids := sandboxProcesses(b); len(pids) > 0 {
+			if pids := unkept(keep, sandboxProcesses(b)); len(pids) > 0 {
 				problems = append(problems, fmt.Sprintf("sandbox processes still alive: %v", pids))
 			}
 			if files := sandboxFiles(b); len(files) > 0 {
@@ -154,6 +159,38 @@ func postCheck(b *Backend) func(t *testing.T) {
 			t.Errorf("post-condition: %s", p)
 		}
 	}
+}
+
+// kept reports whether the cgroup named name is one of keep's.
+func kept(keep func() []string, name string) bool {
+	if keep == nil {
+		return false
+	}
+	for _, k := range keep() {
+		if filepath.Base(k) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// unkept drops the processes that live in one of keep's cgroups.
+func unkept(keep func() []string, pids []int) []int {
+	if keep == nil {
+		return pids
+	}
+	var out []int
+	for _, pid := range pids {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		ok := false
+		for _, k := range keep() {
+			ok = ok || strings.Contains(string(data), k+"\n")
+		}
+		if !ok {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 func eventually(ok func() bool) {

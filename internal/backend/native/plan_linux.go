@@ -254,6 +254,9 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		// The code arrives later, over the control pipe.
 		script, code, args = driver.Path, []byte(driver.Driver), nil
 	}
+	if spec.Zygote {
+		script, code, args = driver.ZygotePath, []byte(driver.Zygote), nil
+	}
 	files := []nsinit.File{
 		{Path: script, Data: code, Mode: 0o444},
 		{Path: reaperPath, Data: []byte(driver.Reaper), Mode: 0o444},
@@ -271,7 +274,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 	rl := []nsinit.Rlimit{
 		{Resource: unix.RLIMIT_CORE, Value: 0},
 		{Resource: unix.RLIMIT_NOFILE, Value: 1024},
-		{Resource: unix.RLIMIT_NPROC, Value: uint64(l.Pids)},
+		{Resource: unix.RLIMIT_NPROC, Value: nproc(spec)},
 		{Resource: unix.RLIMIT_FSIZE, Value: uint64(l.TmpfsBytes)},
 		{Resource: unix.RLIMIT_CPU, Value: uint64(max(l.Timeout, spec.Lifetime).Seconds()) + 2},
 		{Resource: unix.RLIMIT_MEMLOCK, Value: 64 << 10},
@@ -296,6 +299,9 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		if in.Loader != "" {
 			ll = append(ll, nsinit.LandlockRule{Path: in.Loader, Access: landlock.Execute})
 		}
+		if spec.Driver || spec.Zygote {
+			ll = append(ll, nsinit.LandlockRule{Path: codeDir, Access: landlock.Script})
+		}
 		for _, d := range devices {
 			ll = append(ll, nsinit.LandlockRule{Path: d, Access: landlock.Device})
 		}
@@ -304,6 +310,11 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 	// The program runs as `python3 -I script.py`, unbuffered so that its
 	// output streams; -B because the stdlib is read-only anyway.
 	program := append([]string{in.Executable, "-I", "-B", "-u", script}, args...)
+	if spec.Zygote {
+		// The fork server loads the driver from its file.
+		files = append(files, nsinit.File{Path: driver.Path, Data: []byte(driver.Driver), Mode: 0o444})
+	}
+	warm := spec.Driver || spec.Zygote // see CodeMount
 	rootBytes := int64(len(code)) + 1<<20
 	return &nsinit.Config{
 		Mounts:        bs.binds,
@@ -321,13 +332,15 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		Exec:          in.Executable,
 		// The reaper's argv ends with the program's pid, which the init
 		// appends once it has started the program.
-		Argv:        []string{in.Executable, "-I", "-S", "-B", reaperPath},
-		ProgramArgv: program,
-		ReaperUID:   b.reaperUID(),
-		Env:         env(filepath.Dir(in.Executable)),
-		Cwd:         workDir,
-		Landlock:    ll,
-		Seccomp:     b.filter,
+		Argv:              []string{in.Executable, "-I", "-S", "-B", reaperPath},
+		ProgramArgv:       program,
+		ProgramUnconfined: spec.Zygote,
+		ReaperUID:         b.reaperUID(),
+		Env:               env(filepath.Dir(in.Executable)),
+		Cwd:               workDir,
+		Landlock:          ll,
+		CodeMount:         warm,
+		Seccomp:           b.filter,
 	}, nil
 }
 
@@ -384,6 +397,21 @@ func openTree(path string, wantFile bool) (int, error) {
 		return -1, fmt.Errorf("mount_setattr %s: %w", path, err)
 	}
 	return fd, nil
+}
+
+// nproc is RLIMIT_NPROC. It counts the processes of a uid in the user
+// namespace; every sandbox a fork server makes runs as the same uid, so
+// there the per-sandbox pids cgroup is the limit, and this stays open.
+func nproc(spec *sandbox.Spec) uint64 {
+	if spec.Zygote {
+		// Only lowered, never raised: raising needs privilege the init
+		// does not have. It stays at what pybox itself has.
+		var cur unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NPROC, &cur); err == nil {
+			return cur.Max
+		}
+	}
+	return uint64(spec.Limits.Pids)
 }
 
 func randomUUID() string {

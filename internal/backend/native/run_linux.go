@@ -47,23 +47,26 @@ func (b *Backend) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result,
 // when the context given to Start is done; Wait then returns its Result and
 // everything it held is released.
 type Sandbox struct {
-	b      *Backend
-	spec   *sandbox.Spec
-	layers sandbox.Layers
-	log    *slog.Logger
-	undo   []func()
-	group  cgroup.Group
-	cmd    *exec.Cmd
+	b       *Backend
+	spec    *sandbox.Spec
+	layers  sandbox.Layers
+	log     *slog.Logger
+	undo    []func()
+	group   cgroup.Group
+	cmd     *exec.Cmd // the init (a cold sandbox); nil for a forked one
+	hostPID int       // pid 1 of the sandbox, as the host sees it
 
 	// Driver sandboxes only: the control pipe pair (fds 3 and 4 of the
 	// program).
 	ctlW *os.File
 	ctlR *os.File
+	// Zygote sandboxes only: the host's end of the fork server's socket.
+	zsock *os.File
 
 	stdout, stderr outputSink
 
 	mu       sync.Mutex
-	proc     *os.Process
+	kill     func()         // SIGKILL to pid 1; nil until it runs
 	reason   sandbox.Status // why pybox killed the sandbox, if it did
 	killedAt time.Time      // when pybox first killed the sandbox
 	timer    *time.Timer
@@ -179,8 +182,8 @@ func (s *Sandbox) Kill(reason sandbox.Status) {
 	if s.reason == "" {
 		s.reason, s.killedAt = reason, time.Now()
 	}
-	if s.proc != nil {
-		s.proc.Signal(syscall.SIGKILL) //nolint:errcheck // may have exited
+	if s.kill != nil {
+		s.kill()
 	}
 	// cgroup v2's cgroup.kill is atomic. v1 can only list pids and signal
 	// them one by one, and a listed pid may be reused by then; there the
@@ -195,8 +198,8 @@ func (s *Sandbox) Kill(reason sandbox.Status) {
 func (s *Sandbox) endNow() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proc != nil {
-		s.proc.Signal(syscall.SIGKILL) //nolint:errcheck // may have exited
+	if s.kill != nil {
+		s.kill()
 	}
 }
 
@@ -242,12 +245,12 @@ func (s *Sandbox) Usage() (sandbox.Usage, error) {
 
 // InitPID is the host pid of the sandbox's pid 1; valid until Wait
 // returns.
-func (s *Sandbox) InitPID() int { return s.cmd.Process.Pid }
+func (s *Sandbox) InitPID() int { return s.hostPID }
 
 // RootPath is where the host reaches the sandbox's root filesystem:
 // /proc/PID/root of its pid 1. Resolve paths beneath it without following
 // links (package workspace); valid until Wait returns.
-func (s *Sandbox) RootPath() string { return fmt.Sprintf("/proc/%d/root", s.cmd.Process.Pid) }
+func (s *Sandbox) RootPath() string { return fmt.Sprintf("/proc/%d/root", s.hostPID) }
 
 // FileOwner is the host uid and gid that the sandboxed program runs as,
 // for files the host places in its workspace.
@@ -385,6 +388,19 @@ func (s *Sandbox) start(ctx context.Context, in *Interpreter) error {
 		cfg.ProgramFDs = []int{first, first + 1}
 		extra = append(extra, pipes[5][0], pipes[6][1])
 	}
+	if spec.Zygote {
+		host, child, err := seqpacketPair()
+		if err != nil {
+			closeAll(parentEnds)
+			closeAll(childEnds)
+			return err
+		}
+		s.zsock = host
+		parentEnds = append(parentEnds, host)
+		childEnds = append(childEnds, child)
+		cfg.ProgramFDs = []int{nsinit.FirstTreeFD + len(trees)}
+		extra = append(extra, child)
+	}
 	if !b.rootless {
 		// Pipes belong to their creator (host root, unmapped inside), so
 		// /dev/stdout and /proc/self/fd/1 could not be reopened by the
@@ -419,7 +435,8 @@ func (s *Sandbox) start(ctx context.Context, in *Interpreter) error {
 	}
 	s.log.Debug("init started", "us", time.Since(s.started).Microseconds())
 	s.mu.Lock()
-	s.proc = cmd.Process
+	s.hostPID = cmd.Process.Pid
+	s.kill = func() { cmd.Process.Signal(syscall.SIGKILL) } //nolint:errcheck // may have exited
 	s.mu.Unlock()
 
 	if s.group != nil && !attached {
@@ -435,7 +452,35 @@ func (s *Sandbox) start(ctx context.Context, in *Interpreter) error {
 		json.NewEncoder(cfgW).Encode(cfg) //nolint:errcheck // a dead init is reported by Wait
 		cfgW.Close()
 	}()
-	if !spec.Driver {
+	s.watch(ctx, outR, errR, repR, func() exitInfo {
+		err := cmd.Wait()
+		info := exitInfo{err: err}
+		if cmd.ProcessState != nil {
+			info.known = true
+			info.ws = cmd.ProcessState.Sys().(syscall.WaitStatus)
+			info.rusage, _ = cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			info.desc = cmd.ProcessState.String()
+		}
+		return info
+	})
+	return nil
+}
+
+// exitInfo is how pid 1 of a sandbox ended, as far as the host can tell
+// (a forked sandbox's pid 1 is not the host's child: only that it ended).
+type exitInfo struct {
+	known  bool
+	ws     syscall.WaitStatus
+	rusage *syscall.Rusage
+	desc   string
+	err    error
+}
+
+// watch drains the sandbox's output and reports until pid 1 has ended (wait
+// returns), then accounts for it and tears it down.
+func (s *Sandbox) watch(ctx context.Context, outR, errR, repR *os.File, wait func() exitInfo) {
+	lim := s.spec.Limits
+	if !s.spec.Driver && !s.spec.Zygote {
 		s.SetDeadline(lim.Timeout)
 	}
 	stopCtx := context.AfterFunc(ctx, func() { s.Kill(sandbox.StatusKilled) })
@@ -465,24 +510,23 @@ func (s *Sandbox) start(ctx context.Context, in *Interpreter) error {
 		s.rep.read(repR, s.started, s.running, s.endNow)
 	}()
 	go func() {
-		waitErr := cmd.Wait()
+		info := wait()
 		end := time.Now()
 		stopCtx()
 		s.SetDeadline(0)
 		wg.Wait()
 		<-s.repDone
-		s.result, s.err = s.finish(end, waitErr)
+		s.result, s.err = s.finish(end, info)
 		close(s.ended)
 		s.cleanup()
 		s.log.Debug("cleanup done", "us", time.Since(end).Microseconds())
 		close(s.done)
 	}()
-	return nil
 }
 
 // finish turns how the sandbox ended into a Result.
-func (s *Sandbox) finish(end time.Time, waitErr error) (*sandbox.Result, error) {
-	cmd, rep, lim := s.cmd, &s.rep, s.spec.Limits
+func (s *Sandbox) finish(end time.Time, info exitInfo) (*sandbox.Result, error) {
+	rep, lim := &s.rep, s.spec.Limits
 	s.log.Debug("sandbox exited", "us", end.Sub(s.started).Microseconds(), "program_started_us", rep.started.Sub(s.started).Microseconds())
 	stdout, _ := s.stdout.get().(*sandbox.Capture)
 	stderr, _ := s.stderr.get().(*sandbox.Capture)
@@ -505,10 +549,10 @@ func (s *Sandbox) finish(end time.Time, waitErr error) (*sandbox.Result, error) 
 		if stderr != nil {
 			msg = firstLine(stderr.Output().Text)
 		}
-		return nil, fmt.Errorf("sandbox setup failed: the init exited (%v) before starting the program: %s", cmd.ProcessState, msg)
+		return nil, fmt.Errorf("sandbox setup failed: pid 1 exited (%s) before starting the program: %s", info.desc, msg)
 	}
-	if cmd.ProcessState == nil {
-		return nil, fmt.Errorf("waiting for sandbox: %w", waitErr)
+	if !info.known && !rep.haveExit && reason == "" {
+		return nil, fmt.Errorf("waiting for sandbox: %v", info.err)
 	}
 	res := &sandbox.Result{
 		WallMS: ms(end.Sub(s.started)),
@@ -534,7 +578,7 @@ func (s *Sandbox) finish(end time.Time, waitErr error) (*sandbox.Result, error) 
 		}
 		res.PeakMemoryBytes, res.CPUMS, oomKills = st.PeakMemoryBytes, ms(st.CPUUsage), st.OOMKills
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && res.CPUMS == 0 {
+	if ru := info.rusage; ru != nil && res.CPUMS == 0 {
 		res.CPUMS = ms(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
 		if res.PeakMemoryBytes == 0 {
 			res.PeakMemoryBytes = ru.Maxrss * 1024
@@ -543,7 +587,10 @@ func (s *Sandbox) finish(end time.Time, waitErr error) (*sandbox.Result, error) 
 
 	// The user's process status as the reaper saw it; if the reaper did
 	// not get to report (the sandbox was killed), pid 1's own.
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws := info.ws
+	if !info.known {
+		ws = syscall.WaitStatus(syscall.SIGKILL) // pybox killed it
+	}
 	if rep.haveExit && !rep.tampered {
 		ws = rep.exit
 		if reason != "" && rep.exitAt.Before(killedAt) {
@@ -607,6 +654,16 @@ func (s *Sandbox) fork(cmd *exec.Cmd) (attached bool, err error) {
 		return false, fmt.Errorf("starting sandbox init: %w", o.err)
 	}
 	return o.attached, nil
+}
+
+// seqpacketPair returns a connected pair of SOCK_SEQPACKET sockets: message
+// boundaries, and descriptors and credentials travel with messages.
+func seqpacketPair() (host, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "zygote-host"), os.NewFile(uintptr(fds[1]), "zygote"), nil
 }
 
 // newPipes returns n pipes as (read, write) pairs, or none.

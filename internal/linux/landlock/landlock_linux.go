@@ -14,6 +14,9 @@ const (
 	// Device grants what /dev/null and friends need: open for writing
 	// (with O_TRUNC) and terminal probes such as isatty().
 	Device = ll.AccessFSReadFile | ll.AccessFSWriteFile | ll.AccessFSTruncate | ll.AccessFSIoctlDev
+	// Script lets a warm sandbox's driver store the script it is sent in
+	// the code directory, as a cold sandbox has it.
+	Script = ll.AccessFSReadFile | ll.AccessFSReadDir | ll.AccessFSWriteFile | ll.AccessFSTruncate | ll.AccessFSMakeReg
 	// Scratch is everything a program does in a temp directory, except
 	// executing files and creating device nodes.
 	Scratch = ll.AccessFSWriteFile | ll.AccessFSReadFile | ll.AccessFSReadDir |
@@ -98,4 +101,22 @@ func RestrictThread(rules []Rule) (int, error) {
 		return 0, fmt.Errorf("landlock_restrict_self: %w", err)
 	}
 	return abi, nil
+}
+
+// FileAccess are the rights that may be granted on a file (the others
+// apply to directories only).
+const FileAccess = ll.AccessFSExecute | ll.AccessFSWriteFile | ll.AccessFSReadFile | ll.AccessFSTruncate | ll.AccessFSIoctlDev
+
+// Ruleset returns what RestrictThread handles for a kernel of the given
+// ABI: filesystem rights, TCP rights, and scopes, for confining a process
+// from outside Go (pybox's fork server does it from Python).
+func Ruleset(abi int) (fs, net, scoped uint64) {
+	fs = handledFS(abi)
+	if abi >= 4 {
+		net = ll.AccessNetBindTCP | ll.AccessNetConnectTCP
+	}
+	if abi >= 6 {
+		scoped = ll.ScopeAbstractUnixSocket | ll.ScopeSignal
+	}
+	return fs, net, scoped
 }

@@ -1,0 +1,54 @@
+package native
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pybox-dev/pybox/internal/driver"
+	"github.com/pybox-dev/pybox/internal/sandbox"
+	"golang.org/x/sys/unix"
+)
+
+// runForked runs code as a one-shot in a sandbox forked by z, through the
+// driver's run request, and returns the result.
+func runForked(t *testing.T, z *Zygote, code string) *sandbox.Result {
+	t.Helper()
+	stdout := sandbox.NewCapture(z.limits.MaxOutputBytes, nil)
+	stderr := sandbox.NewCapture(z.limits.MaxOutputBytes, nil)
+	sb, err := z.Spawn(context.Background(), &sandbox.Spec{Driver: true, Limits: z.limits}, stdout, stderr)
+	if err != nil {
+		t.Fatalf("spawn: %v", err)
+	}
+	w, r := sb.Control()
+	var ready driver.Reply
+	if err := driver.ReadFrame(r, &ready); err != nil || ready.Type != "ready" {
+		t.Fatalf("driver not ready: %v %+v (stderr %q)", err, ready, stderr.Output().Text)
+	}
+	sb.SetDeadline(z.limits.Timeout)
+	if err := driver.WriteFrame(w, &driver.Request{Op: "run", Code: code, Filename: "main.py"}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	res, err := sb.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestZygoteSpawns(t *testing.T) {
+	b := newBackend(t, unix.EPERM)
+	lim := sandbox.DefaultLimits()
+	lim.Timeout = 10 * time.Second
+	z, err := b.StartZygote(context.Background(), lim, "python3")
+	if err != nil {
+		t.Fatalf("StartZygote: %v", err)
+	}
+	defer z.Close()
+	res := runForked(t, z, "import os\nprint(os.getpid(), os.getuid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))\nprint(open('/proc/self/cgroup').read().strip())")
+	t.Logf("%+v", res)
+	if res.Status != sandbox.StatusOK {
+		t.Fatalf("status %s: %s %s", res.Status, res.Message, res.Stderr)
+	}
+}

@@ -1,0 +1,303 @@
+# pybox zygote: the fork server of the warm path.
+#
+# It runs as the program of a template sandbox (whose root, user namespace
+# and limits it shares with every sandbox it makes), keeps the driver loaded,
+# and on each "spawn" request from the host forks a new sandbox:
+#
+#   zygote ── fork ─> I: unshare(mount, net, ipc, uts, pid) ── fork ─> G, I exits
+#   G (pid 1 of the new pid namespace): fresh /tmp, /dev/shm and /proc,
+#       then the host moves it into its own cgroup, then it forks P and
+#       becomes the reaper (uid 999, confined)
+#   P: the program: confines itself (capabilities, no_new_privs, Landlock,
+#       seccomp, in that order) and runs the driver, which waits for code.
+#
+# The zygote itself never runs user code: it only reads the host's requests.
+# Every sandbox it forks has its own process tree, mount, pid, net, ipc, uts
+# and cgroup namespaces, its own cgroup and its own scratch; none is reused.
+# The host end of the protocol is internal/backend/native/zygote_linux.go.
+import ctypes, os, signal, socket, sys
+
+libc = ctypes.CDLL(None, use_errno=True)
+__pybox__ = True  # the driver hides frames of ours from user tracebacks
+CTL = 3  # SOCK_SEQPACKET socket to the host
+
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
+CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 0x4000, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
+PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 22, 38, 47
+PR_SET_CHILD_SUBREAPER, PR_CAP_AMBIENT_CLEAR_ALL = 36, 4
+SECCOMP_MODE_FILTER = 2
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+SYS_CLOSE_RANGE = 436
+
+
+class SetupError(Exception):
+    pass
+
+
+def check(ret, what):
+    if ret < 0:
+        e = ctypes.get_errno()
+        raise SetupError("%s: %s" % (what, os.strerror(e)))
+    return ret
+
+
+def mount(src, target, fstype, flags, data=None):
+    enc = lambda s: None if s is None else s.encode()
+    check(libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), "mount " + target)
+
+
+def prctl(op, a=0, b=0, c=0, d=0):
+    return check(libc.prctl(op, ctypes.c_ulong(a), ctypes.c_ulong(b), ctypes.c_ulong(c), ctypes.c_ulong(d)), "prctl %d" % op)
+
+
+# --- confinement (the same steps and order as nsinit's confine) -------------------
+
+class CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+class SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+
+class RulesetAttr(ctypes.Structure):
+    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+
+class PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
+
+
+def drop_caps():
+    for c in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(c), 0, 0, 0) < 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
+            check(-1, "dropping capability %d from the bounding set" % c)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    hdr, data = CapHeader(0x20080522, 0), (CapData * 2)()
+    check(libc.capset(ctypes.byref(hdr), data), "capset")
+
+
+def landlock(cfg):
+    if not cfg:
+        return
+    attr = RulesetAttr(cfg["fs"], cfg["net"], cfg["scoped"])
+    size = 8 * cfg["attr_words"]
+    fd = check(libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0), "landlock_create_ruleset")
+    try:
+        for rule in cfg["rules"]:
+            pfd = os.open(rule["path"], os.O_PATH | os.O_CLOEXEC)
+            try:
+                access = rule["access"] & cfg["fs"]
+                if not os.path.isdir("/proc/self/fd/%d" % pfd):
+                    access &= cfg["file_mask"]  # directory-only rights are invalid on a file
+                pb = PathBeneath(access, pfd)
+                check(libc.syscall(SYS_LANDLOCK_ADD_RULE, fd, 1, ctypes.byref(pb), 0), "landlock_add_rule " + rule["path"])
+            finally:
+                os.close(pfd)
+        check(libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, fd, 0), "landlock_restrict_self")
+    finally:
+        os.close(fd)
+
+
+def seccomp(prog):
+    filt = (SockFilter * len(prog))(*[SockFilter(f["c"], f["t"], f["f"], f["k"]) for f in prog])
+    fprog = SockFprog(len(prog), filt)
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+
+
+def confine(cfg, uid):
+    """Becomes uid and drops every privilege; seccomp last, as nsinit does.
+    Only this process's own code runs between here and the driver."""
+    if uid:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    drop_caps()
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    landlock(cfg["landlock"])
+    seccomp(cfg["seccomp"])
+
+
+# --- a new sandbox ---------------------------------------------------------------------
+
+def build_fs(cfg, req):
+    """G's mounts: private propagation, its own scratch and /proc."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    scratch = "size=%d,mode=1777" % min(int(req.get("tmpfs_bytes") or cfg["tmpfs_bytes"]), cfg["tmpfs_bytes"])
+    boot_id = req.get("boot_id", "")
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, scratch)
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, scratch)
+    # Its own /pybox, where the driver stores a one-shot's script; the
+    # driver itself is already loaded.
+    mount("tmpfs", "/pybox", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=%d,mode=0755" % (17 << 20))
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for p in cfg["masked"]:
+        if not os.path.lexists(p):
+            continue
+        if os.path.isdir(p):
+            mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+        else:
+            mount("/dev/null", p, None, MS_BIND)
+    target = "/proc/sys/kernel/random/boot_id"
+    if boot_id and os.path.exists(target):
+        src = "/dev/shm/.boot_id"
+        with open(src, "w") as f:
+            f.write(boot_id + "\n")
+        mount(src, target, None, MS_BIND)
+        os.unlink(src)
+        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for p in cfg["readonly"]:
+        if not os.path.lexists(p):
+            continue
+        mount(p, p, None, MS_BIND | MS_REC)
+        mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def report(fd, line):
+    try:
+        os.write(fd, (line + "\n").encode())
+    except OSError:
+        pass
+
+
+def sandbox(cfg, req, fds, driver):
+    """G: pid 1 of the new sandbox. Never returns. (No try may enclose the
+    fork of the program: its exceptions, SystemExit included, must reach
+    the interpreter's top level.)"""
+    stdin, stdout, stderr, ctl, rep, rpt, chan = fds
+    try:
+        build_fs(cfg, req)
+        # The host learns our pid from the credentials the kernel attaches,
+        # moves us into our own cgroup, and says so.
+        ch = socket.socket(fileno=chan)
+        ch.send(b"p")
+        if ch.recv(16) != b"go":
+            raise SetupError("the host did not place the sandbox in its cgroup")
+        ch.close()
+        check(libc.unshare(CLONE_NEWCGROUP), "unshare cgroup namespace")
+    except BaseException as e:
+        report(rpt, "E %s" % e)
+        os._exit(1)
+    pid = os.fork()
+    if pid == 0:
+        program(cfg, (stdin, stdout, stderr, ctl, rep), rpt, driver)
+    try:
+        for fd in (stdin, stdout, stderr, ctl, rep):
+            os.close(fd)
+        os.dup2(rpt, 3)
+        if rpt != 3:
+            os.close(rpt)
+        libc.syscall(SYS_CLOSE_RANGE, 4, ctypes.c_uint(0xFFFFFFFF), 0)
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        if null > 2:
+            os.close(null)
+        report(3, "F %d" % pid)
+        confine(cfg, cfg["reaper_uid"])
+    except BaseException as e:
+        report(3, "E reaper: %s" % e)
+        os._exit(1)
+    # The reaper: reap every orphan; report the program's status.
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if got == pid:
+            report(3, "X %d" % status)
+            os._exit(0)
+
+
+def program(cfg, fds, rpt, driver):
+    """P: the user's program, once confined: the driver."""
+    try:
+        os.setsid()
+        for i, fd in enumerate(fds):
+            os.dup2(fd, 64 + i)  # out of the way of the final numbers
+        for i in range(len(fds)):
+            os.dup2(64 + i, i)
+        libc.syscall(SYS_CLOSE_RANGE, len(fds), ctypes.c_uint(0xFFFFFFFF), 0)
+        os.chdir(cfg["cwd"])
+        confine(cfg, cfg["uid"])
+    except BaseException as e:
+        report(rpt, "E program: %s" % e)
+        os._exit(1)
+    sys.argv = [driver["__file__"]]
+    driver["main"]()
+    sys.exit(0)
+
+
+def spawn(cfg, req, fds, driver):
+    pid = os.fork()
+    if pid:
+        return pid
+    # I: new namespaces, then G as pid 1 of the new pid namespace.
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote's reaping is not ours
+        os.close(CTL)
+        check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
+        g = os.fork()
+    except BaseException as e:
+        report(fds[5], "E %s" % e)
+        os._exit(1)
+    if g == 0:
+        sandbox(cfg, req, fds, driver)
+    os._exit(0)
+
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def main():
+    import json
+    zygote = os.getpid()
+    driver = {"__name__": "__pybox_driver__", "__file__": "/pybox/.driver.py", "__builtins__": __builtins__}
+    with open(driver["__file__"]) as f:
+        exec(compile(f.read(), driver["__file__"], "exec"), driver)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)  # G of every sandbox comes back to us
+    prctl(PR_SET_DUMPABLE, 0)
+    sock = socket.socket(fileno=CTL)
+    cfg = json.loads(sock.recv(1 << 20))
+    signal.signal(signal.SIGCHLD, lambda *_: reap())
+    sock.send(b'{"type":"ready"}')
+    while True:
+        msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 16)
+        if not msg:
+            return  # the host is gone or done
+        try:
+            req = json.loads(msg)
+            if req.get("op") == "spawn" and len(fds) == 7:
+                spawn(cfg, req, fds, driver)
+        except BaseException as e:
+            # Only the zygote handles errors here: in a sandbox's program
+            # this is how SystemExit and the user's exceptions leave.
+            if os.getpid() != zygote:
+                raise
+            if len(fds) == 7:
+                report(fds[5], "E spawning: %r" % e)
+        for fd in fds:
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    main()
