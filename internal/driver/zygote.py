@@ -142,6 +142,7 @@ def build_fs(cfg, req):
     # Its own /pybox, where the driver stores a one-shot's script; the
     # driver itself is already loaded.
     mount("tmpfs", "/pybox", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=%d,mode=0755" % (17 << 20))
+    os.close(os.open("/pybox/main.py", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))  # Landlock's one writable file
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for p in cfg["masked"]:
         if not os.path.lexists(p):
@@ -224,6 +225,11 @@ def sandbox(cfg, req, fds, driver):
 def program(cfg, fds, rpt, driver):
     """P: the user's program, once confined: the driver."""
     try:
+        # The zygote's socket object outlives us on main()'s frame; its
+        # finalizer must not close whatever fd 3 is by then (a file of the
+        # user's: double closes crash C extensions at exit).
+        ZSOCK.detach()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
         for i, fd in enumerate(fds):
             os.dup2(fd, 64 + i)  # out of the way of the final numbers
@@ -247,6 +253,9 @@ def spawn(cfg, req, fds, driver):
     # I: new namespaces, then G as pid 1 of the new pid namespace.
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote's reaping is not ours
+        # Pid 1 must not die of a KeyboardInterrupt; the program sets its
+        # own handler again.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         os.close(CTL)
         check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
         g = os.fork()
@@ -276,7 +285,8 @@ def main():
         exec(compile(f.read(), driver["__file__"], "exec"), driver)
     prctl(PR_SET_CHILD_SUBREAPER, 1)  # G of every sandbox comes back to us
     prctl(PR_SET_DUMPABLE, 0)
-    sock = socket.socket(fileno=CTL)
+    global ZSOCK
+    sock = ZSOCK = socket.socket(fileno=CTL)
     cfg = json.loads(sock.recv(1 << 20))
     signal.signal(signal.SIGCHLD, lambda *_: reap())
     sock.send(b'{"type":"ready"}')

@@ -44,8 +44,9 @@ type Config struct {
 	ReadonlyPaths []string `json:"readonly_paths"`
 	// CodeMount gives /pybox its own tmpfs, which stays writable where the
 	// root does not, so that a warm sandbox's driver can store the script
-	// it is sent at /pybox/<filename>, where multiprocessing's spawn start
-	// method re-reads it. It is size-limited, noexec, and the sandbox's own.
+	// it is sent at /pybox/main.py, where multiprocessing's spawn start
+	// method re-reads it. It is size-limited, noexec, the sandbox's own,
+	// and Landlock lets the program write that one file only.
 	CodeMount bool `json:"code_mount,omitempty"`
 	// RootBytes sizes the root tmpfs (it holds only the skeleton and Files).
 	RootBytes  int64  `json:"root_bytes"`

@@ -69,6 +69,9 @@ func (b *Backend) reaperUID() int {
 const (
 	codeDir = "/pybox"
 	workDir = "/tmp"
+	// warmScript is where a warm sandbox's driver stores the script of a
+	// one-shot, as a cold sandbox has it (other file names are not stored).
+	warmScript = "/pybox/main.py"
 	// reaperPath holds pid 1's program. The leading dot keeps it out of
 	// the way: not importable, and hidden from a plain listing.
 	reaperPath = "/pybox/.reaper.py"
@@ -300,7 +303,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 			ll = append(ll, nsinit.LandlockRule{Path: in.Loader, Access: landlock.Execute})
 		}
 		if spec.Driver || spec.Zygote {
-			ll = append(ll, nsinit.LandlockRule{Path: codeDir, Access: landlock.Script})
+			ll = append(ll, nsinit.LandlockRule{Path: warmScript, Access: landlock.Script})
 		}
 		for _, d := range devices {
 			ll = append(ll, nsinit.LandlockRule{Path: d, Access: landlock.Device})
@@ -315,6 +318,11 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		files = append(files, nsinit.File{Path: driver.Path, Data: []byte(driver.Driver), Mode: 0o444})
 	}
 	warm := spec.Driver || spec.Zygote // see CodeMount
+	if warm {
+		// The one file the program may write outside scratch: where the
+		// driver stores a one-shot's script (Landlock grants no more).
+		files = append(files, nsinit.File{Path: warmScript, Mode: 0o644})
+	}
 	rootBytes := int64(len(code)) + 1<<20
 	return &nsinit.Config{
 		Mounts:        bs.binds,

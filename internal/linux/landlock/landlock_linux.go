@@ -15,8 +15,8 @@ const (
 	// (with O_TRUNC) and terminal probes such as isatty().
 	Device = ll.AccessFSReadFile | ll.AccessFSWriteFile | ll.AccessFSTruncate | ll.AccessFSIoctlDev
 	// Script lets a warm sandbox's driver store the script it is sent in
-	// the code directory, as a cold sandbox has it.
-	Script = ll.AccessFSReadFile | ll.AccessFSReadDir | ll.AccessFSWriteFile | ll.AccessFSTruncate | ll.AccessFSMakeReg
+	// the one file made for it, as a cold sandbox has it.
+	Script = ll.AccessFSReadFile | ll.AccessFSWriteFile | ll.AccessFSTruncate
 	// Scratch is everything a program does in a temp directory, except
 	// executing files and creating device nodes.
 	Scratch = ll.AccessFSWriteFile | ll.AccessFSReadFile | ll.AccessFSReadDir |
