@@ -149,3 +149,16 @@ func (c *Capture) FlushLive() {
 	io.WriteString(c.live, marker) //nolint:errcheck
 	c.live.Write(tail)             //nolint:errcheck
 }
+
+// HumanBytes writes n as people write sizes: "256 MiB", "64 KiB", or bytes.
+func HumanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

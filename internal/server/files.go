@@ -61,6 +61,22 @@ func (s *Server) fileProblem(err error) *problem {
 	return newProblem(http.StatusInternalServerError, api.ProblemInternal, "Workspace error", err.Error())
 }
 
+// fileTarget resolves a file route: the session, the checked path and its
+// open workspace (which the caller closes), or answers the problem.
+func (s *Server) fileTarget(w http.ResponseWriter, r *http.Request) (*workspace.Dir, string, bool) {
+	sess, _, ok := s.lookup(w, r)
+	if !ok {
+		return nil, "", false
+	}
+	path := r.PathValue("path")
+	if err := workspace.CheckPath(path); err != nil {
+		writeProblem(w, s.fileProblem(err))
+		return nil, "", false
+	}
+	d, ok := s.openWorkspace(w, sess)
+	return d, path, ok
+}
+
 func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 	sess, _, ok := s.lookup(w, r)
 	if !ok {
@@ -92,21 +108,12 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putFile(w http.ResponseWriter, r *http.Request) {
-	sess, _, ok := s.lookup(w, r)
-	if !ok {
-		return
-	}
-	path := r.PathValue("path")
-	if err := workspace.CheckPath(path); err != nil {
-		writeProblem(w, s.fileProblem(err))
-		return
-	}
 	if r.ContentLength > s.cfg.MaxFileBytes {
-		writeProblem(w, s.fileProblem(fmt.Errorf("%w: %s is %d bytes; the server accepts files of at most %d bytes",
-			workspace.ErrTooLarge, path, r.ContentLength, s.cfg.MaxFileBytes)))
+		writeProblem(w, s.fileProblem(fmt.Errorf("%w: the upload is %d bytes; the server accepts files of at most %d bytes",
+			workspace.ErrTooLarge, r.ContentLength, s.cfg.MaxFileBytes)))
 		return
 	}
-	d, ok := s.openWorkspace(w, sess)
+	d, path, ok := s.fileTarget(w, r)
 	if !ok {
 		return
 	}
@@ -127,16 +134,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {
-	sess, _, ok := s.lookup(w, r)
-	if !ok {
-		return
-	}
-	path := r.PathValue("path")
-	if err := workspace.CheckPath(path); err != nil {
-		writeProblem(w, s.fileProblem(err))
-		return
-	}
-	d, ok := s.openWorkspace(w, sess)
+	d, path, ok := s.fileTarget(w, r)
 	if !ok {
 		return
 	}
@@ -158,16 +156,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) {
-	sess, _, ok := s.lookup(w, r)
-	if !ok {
-		return
-	}
-	path := r.PathValue("path")
-	if err := workspace.CheckPath(path); err != nil {
-		writeProblem(w, s.fileProblem(err))
-		return
-	}
-	d, ok := s.openWorkspace(w, sess)
+	d, path, ok := s.fileTarget(w, r)
 	if !ok {
 		return
 	}

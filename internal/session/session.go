@@ -88,7 +88,7 @@ func (s *Session) deathReason() string {
 	case err != nil:
 		return err.Error()
 	case res.Status == sandbox.StatusMemoryLimit:
-		return fmt.Sprintf("the session's Python process was killed for exceeding the %s memory limit; variables are lost, create a new session", humanBytes(s.conn.limits.MemoryBytes))
+		return fmt.Sprintf("the session's Python process was killed for exceeding the %s memory limit; variables are lost, create a new session", sandbox.HumanBytes(s.conn.limits.MemoryBytes))
 	case res.Status == sandbox.StatusTimeout:
 		return "a cell ran past its timeout and did not stop on KeyboardInterrupt, so the session was killed; create a new session"
 	case res.Status == sandbox.StatusOutputLimit:
@@ -298,7 +298,7 @@ wait:
 		res.Message = fmt.Sprintf("the cell ran past its %s timeout and was interrupted (KeyboardInterrupt); the session's state is kept", timeout)
 	case reply.Status == "interrupted" && stopReason == api.StatusOutputLimit:
 		res.Status = api.StatusOutputLimit
-		res.Message = fmt.Sprintf("the cell printed more than %d× the %s output cap and was interrupted; the middle of the output was cut", floodFactor, humanBytes(lim.MaxOutputBytes))
+		res.Message = fmt.Sprintf("the cell printed more than %d× the %s output cap and was interrupted; the middle of the output was cut", floodFactor, sandbox.HumanBytes(lim.MaxOutputBytes))
 	case reply.Status == "interrupted":
 		res.Status = api.StatusInterrupted
 		res.Message = "the cell was interrupted (KeyboardInterrupt)"
@@ -309,7 +309,7 @@ wait:
 		}
 	case res.StdoutTruncated || res.StderrTruncated:
 		res.Status = api.StatusOutputLimit
-		res.Message = fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", humanBytes(lim.MaxOutputBytes))
+		res.Message = fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", sandbox.HumanBytes(lim.MaxOutputBytes))
 	default:
 		res.Status = api.StatusOK
 	}
@@ -335,16 +335,4 @@ type streamWriter struct {
 func (w streamWriter) Write(p []byte) (int, error) {
 	w.f(w.name, p)
 	return len(p), nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

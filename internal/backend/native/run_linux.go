@@ -144,13 +144,24 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", sandbox.ErrInvalidSpec, err)
 	}
+	s := newSandbox(b, spec, b.Layers(), stdout, stderr)
+	return s.launch(func() error { return s.start(ctx, in) })
+}
+
+func newSandbox(b *Backend, spec *sandbox.Spec, layers sandbox.Layers, stdout, stderr io.Writer) *Sandbox {
 	s := &Sandbox{
-		b: b, spec: spec, layers: b.Layers(), created: time.Now(),
+		b: b, spec: spec, layers: layers, created: time.Now(),
 		repDone: make(chan struct{}), running: make(chan struct{}), ended: make(chan struct{}), done: make(chan struct{}),
 	}
 	s.stdout.set(stdout)
 	s.stderr.set(stderr)
-	if err := s.start(ctx, in); err != nil {
+	return s
+}
+
+// launch runs start, which sets the sandbox going, and waits until its
+// program runs; if that never happens, the sandbox's end is the error.
+func (s *Sandbox) launch(start func() error) (*Sandbox, error) {
+	if err := start(); err != nil {
 		s.cleanup()
 		return nil, err
 	}
@@ -164,6 +175,23 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 		return nil, err
 	}
 	return s, nil
+}
+
+// createGroup makes the sandbox's cgroup, removed by cleanup.
+func (s *Sandbox) createGroup(id string) error {
+	lim := s.spec.Limits
+	g, err := s.b.cgroups.Create(id, cgroup.Resources{MemoryBytes: lim.MemoryBytes, CPU: lim.CPU, Pids: lim.Pids})
+	if err != nil {
+		return fmt.Errorf("creating cgroup: %w", err)
+	}
+	s.group = g
+	log := s.log
+	s.undo = append(s.undo, func() {
+		if err := g.Destroy(); err != nil {
+			log.Error("removing cgroup", "err", err)
+		}
+	})
+	return nil
 }
 
 func (s *Sandbox) cleanup() {
@@ -286,7 +314,7 @@ func randomID() string {
 // start prepares everything and forks the init; on error the caller runs
 // cleanup. Once the init runs, a goroutine owns the sandbox until done.
 func (s *Sandbox) start(ctx context.Context, in *Interpreter) error {
-	b, spec, lim := s.b, s.spec, s.spec.Limits
+	b, spec := s.b, s.spec
 	id := randomID()
 	s.log = b.log.With("sandbox_id", id)
 
@@ -320,18 +348,10 @@ func (s *Sandbox) start(ctx context.Context, in *Interpreter) error {
 	}
 
 	if b.cgroups != nil {
-		g, err := b.cgroups.Create(id, cgroup.Resources{MemoryBytes: lim.MemoryBytes, CPU: lim.CPU, Pids: lim.Pids})
-		if err != nil {
-			return fmt.Errorf("creating cgroup: %w", err)
+		if err := s.createGroup(id); err != nil {
+			return err
 		}
-		s.group = g
-		log := s.log
-		s.undo = append(s.undo, func() {
-			if err := g.Destroy(); err != nil {
-				log.Error("removing cgroup", "err", err)
-			}
-		})
-		if dir := g.Dir(); dir != "" {
+		if dir := s.group.Dir(); dir != "" {
 			// cgroup v2: the child is born inside its group, so not even
 			// the init's first instruction runs unaccounted.
 			fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -705,13 +725,13 @@ func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status,
 		res.Message = fmt.Sprintf("timed out after %s; every process of the sandbox was killed", lim.Timeout)
 	case oomKills > 0 && (ws.Signaled() || ws.ExitStatus() != 0):
 		res.Status = sandbox.StatusMemoryLimit
-		res.Message = fmt.Sprintf("memory limit of %s reached; the kernel's OOM killer ended the program", humanBytes(lim.MemoryBytes))
+		res.Message = fmt.Sprintf("memory limit of %s reached; the kernel's OOM killer ended the program", sandbox.HumanBytes(lim.MemoryBytes))
 	case reason == sandbox.StatusOutputLimit:
 		res.Status = sandbox.StatusOutputLimit
-		res.Message = fmt.Sprintf("output flood: more than %d× the %s output cap; the sandbox was killed and the middle of the output cut", outputKillFactor, humanBytes(lim.MaxOutputBytes))
+		res.Message = fmt.Sprintf("output flood: more than %d× the %s output cap; the sandbox was killed and the middle of the output cut", outputKillFactor, sandbox.HumanBytes(lim.MaxOutputBytes))
 	case res.StdoutTruncated || res.StderrTruncated:
 		res.Status = sandbox.StatusOutputLimit
-		res.Message = fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", humanBytes(lim.MaxOutputBytes))
+		res.Message = fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", sandbox.HumanBytes(lim.MaxOutputBytes))
 	case reason != "":
 		res.Status = sandbox.StatusKilled
 		res.Message = "the execution was cancelled and the sandbox killed"
@@ -719,7 +739,7 @@ func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status,
 		res.Status = sandbox.StatusKilled
 		res.Message = "the program was killed by " + res.Signal
 		if ws.Signal() == syscall.SIGXFSZ {
-			res.Message += fmt.Sprintf(" (a file reached the %s scratch limit)", humanBytes(lim.TmpfsBytes))
+			res.Message += fmt.Sprintf(" (a file reached the %s scratch limit)", sandbox.HumanBytes(lim.TmpfsBytes))
 		}
 		if ws.Signal() == syscall.SIGXCPU {
 			res.Message += " (CPU time limit)"
@@ -730,18 +750,6 @@ func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status,
 		res.Status = sandbox.StatusError
 		res.Message = fmt.Sprintf("the program exited with status %d", res.ExitCode)
 	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30 && n%(1<<30) == 0:
-		return fmt.Sprintf("%d GiB", n>>30)
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // report is what the init and the reaper said on the report pipe.

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pybox-dev/pybox/internal/linux/cgroup"
 	"github.com/pybox-dev/pybox/internal/linux/landlock"
 	"github.com/pybox-dev/pybox/internal/nsinit"
 	"github.com/pybox-dev/pybox/internal/sandbox"
@@ -141,43 +140,18 @@ func (z *Zygote) Spawn(ctx context.Context, spec *sandbox.Spec, stdout, stderr i
 	if !spec.Driver || len(spec.Files) > 0 || in.Executable != z.python || spec.Limits.TmpfsBytes > z.limits.TmpfsBytes {
 		return nil, fmt.Errorf("%w: a fork server makes driver sandboxes of its own interpreter, without input files, with at most its scratch size", sandbox.ErrInvalidSpec)
 	}
-	b := z.b
-	s := &Sandbox{
-		b: b, spec: spec, layers: z.sb.layers, created: time.Now(),
-		repDone: make(chan struct{}), running: make(chan struct{}), ended: make(chan struct{}), done: make(chan struct{}),
-	}
-	s.stdout.set(stdout)
-	s.stderr.set(stderr)
-	if err := s.spawn(ctx, z); err != nil {
-		s.cleanup()
-		return nil, err
-	}
-	<-s.running
-	if s.rep.started.IsZero() {
-		_, err := s.Wait()
-		if err == nil {
-			err = errors.New("sandbox ended before its program started")
-		}
-		return nil, err
-	}
-	return s, nil
+	s := newSandbox(z.b, spec, z.sb.layers, stdout, stderr)
+	return s.launch(func() error { return s.spawn(ctx, z) })
 }
 
 func (s *Sandbox) spawn(ctx context.Context, z *Zygote) error {
 	b, lim := s.b, s.spec.Limits
 	id := randomID()
 	s.log = b.log.With("sandbox_id", id, "forked", true)
-	g, err := b.cgroups.Create(id, cgroup.Resources{MemoryBytes: lim.MemoryBytes, CPU: lim.CPU, Pids: lim.Pids})
-	if err != nil {
-		return fmt.Errorf("creating cgroup: %w", err)
+	if err := s.createGroup(id); err != nil {
+		return err
 	}
-	s.group = g
-	log := s.log
-	s.undo = append(s.undo, func() {
-		if err := g.Destroy(); err != nil {
-			log.Error("removing cgroup", "err", err)
-		}
-	})
+	g := s.group
 	// stdin, stdout, stderr, requests, replies, report.
 	pipes, err := newPipes(6)
 	if err != nil {
