@@ -49,9 +49,15 @@ func requireRoot(t *testing.T) {
 	}
 }
 
+// testUIDBase is far from the default range a server uses.
+const testUIDBase = 2_000_000_000
+
 func newBackend(t *testing.T, errno unix.Errno) *Backend {
 	t.Helper()
-	b, err := New(Config{SeccompErrno: errno, CacheDir: filepath.Join(os.TempDir(), "pybox-test-cache")})
+	// Ids and cgroups of their own, so that the host post-conditions are
+	// not upset by a pybox server running on the same machine.
+	b, err := New(Config{SeccompErrno: errno, CacheDir: filepath.Join(os.TempDir(), "pybox-test-cache"),
+		UIDBase: testUIDBase, CgroupParent: "pybox-test", StateDir: filepath.Join(os.TempDir(), "pybox-test-state")})
 	if err != nil {
 		t.Fatalf("native.New: %v", err)
 	}
