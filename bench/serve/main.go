@@ -155,21 +155,33 @@ type Load struct {
 
 // Memory is what idle warm sandboxes hold.
 type Memory struct {
-	Sandboxes     int       `json:"sandboxes"`
-	ProcsPer      float64   `json:"processes_per_sandbox"`
-	PSSMeanMiB    float64   `json:"pss_mean_mib"`
-	PSSMaxMiB     float64   `json:"pss_max_mib"`
-	RSSMeanMiB    float64   `json:"rss_mean_mib"`
-	RSSMaxMiB     float64   `json:"rss_max_mib"`
-	CgroupMeanMiB float64   `json:"cgroup_usage_mean_mib"`
-	CgroupMaxMiB  float64   `json:"cgroup_usage_max_mib"`
-	Roles         []Role    `json:"roles"`
-	Groups        []string  `json:"cgroups"`
-	BarePSSMiB    float64   `json:"bare_idle_pss_mib"`
-	BareRSSMiB    float64   `json:"bare_idle_rss_mib"`
-	ServerRSSMiB  float64   `json:"server_rss_mib"`
-	ServerPSSMiB  float64   `json:"server_pss_mib"`
-	perSandbox    []sandMem `json:"-"`
+	Sandboxes     int      `json:"sandboxes"`
+	ProcsPer      float64  `json:"processes_per_sandbox"`
+	PSSMeanMiB    float64  `json:"pss_mean_mib"`
+	PSSMaxMiB     float64  `json:"pss_max_mib"`
+	RSSMeanMiB    float64  `json:"rss_mean_mib"`
+	RSSMaxMiB     float64  `json:"rss_max_mib"`
+	CgroupMeanMiB float64  `json:"cgroup_usage_mean_mib"`
+	CgroupMaxMiB  float64  `json:"cgroup_usage_max_mib"`
+	Roles         []Role   `json:"roles"`
+	Groups        []string `json:"cgroups"`
+	BarePSSMiB    float64  `json:"bare_idle_pss_mib"`
+	BareRSSMiB    float64  `json:"bare_idle_rss_mib"`
+	ServerRSSMiB  float64  `json:"server_rss_mib"`
+	ServerPSSMiB  float64  `json:"server_pss_mib"`
+	// Templates are sandboxes whose processes fork the warm ones (a fork
+	// server's zygote); none without one.
+	Templates  []Template `json:"templates,omitempty"`
+	perSandbox []sandMem  `json:"-"`
+}
+
+// Template is a sandbox that the warm sandboxes are forked from.
+type Template struct {
+	Group     string  `json:"cgroup"`
+	Processes int     `json:"processes"`
+	PSSMiB    float64 `json:"pss_mib"`
+	RSSMiB    float64 `json:"rss_mib"`
+	CgroupMiB float64 `json:"cgroup_usage_mib"`
 }
 
 // Role is one kind of process in a sandbox (pid 1's reaper, the driver).
@@ -734,26 +746,48 @@ func (s *server) logStats() LogStats {
 }
 
 // measureMemory finds the server's warm sandboxes through their cgroups
-// (each sandbox has its own; a direct child of the server is a sandbox's
-// pid 1) and sums the PSS and RSS of every process in each.
+// (each sandbox has its own) and sums the PSS and RSS of every process in
+// each. The processes are those below the server; a sandbox whose
+// processes are the parents of other sandboxes' (a fork server's
+// template, whose zygote forks each warm sandbox) is reported apart: its
+// cost is shared by all, and the forked sandboxes' PSS already counts
+// their share of the pages they have from it.
 func measureMemory(serverPID int, python string) (*Memory, error) {
-	groups := map[string]bool{}
-	for _, pid := range children(serverPID) {
+	parent := processTree()
+	groupOf := map[int]string{}
+	members := map[string][]int{}
+	for pid := range parent {
+		if !below(parent, pid, serverPID) {
+			continue
+		}
 		g, err := memoryCgroup(pid)
 		if err != nil || !strings.HasPrefix(filepath.Base(g), "pybox-") {
 			continue
 		}
-		groups[g] = true
+		groupOf[pid] = g
+		members[g] = append(members[g], pid)
+	}
+	// A template is a group holding an ancestor of another group's
+	// process.
+	template := map[string]bool{}
+	for pid, g := range groupOf {
+		for q := parent[pid]; q > 1 && q != serverPID; q = parent[q] {
+			if h, ok := groupOf[q]; ok && h != g {
+				template[h] = true
+			}
+		}
 	}
 	m := &Memory{}
-	for g := range groups {
+	var groups []string
+	for g := range members {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, g := range groups {
 		sm := sandMem{group: g}
-		data, err := os.ReadFile(filepath.Join(g, "cgroup.procs"))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(data)) {
-			pid, _ := strconv.Atoi(f)
+		pids := members[g]
+		sort.Ints(pids)
+		for _, pid := range pids {
 			pss, rss, err := smapsRollup(pid)
 			if err != nil {
 				continue
@@ -763,11 +797,16 @@ func measureMemory(serverPID int, python string) (*Memory, error) {
 			sm.procs = append(sm.procs, procMem{role: role(pid), pss: pss, rss: rss})
 		}
 		sm.cg = cgroupUsage(g)
+		if template[g] {
+			m.Templates = append(m.Templates, Template{Group: g, Processes: len(sm.procs),
+				PSSMiB: mib(sm.pss), RSSMiB: mib(sm.rss), CgroupMiB: mib(sm.cg)})
+			continue
+		}
 		m.perSandbox = append(m.perSandbox, sm)
 		m.Groups = append(m.Groups, g)
 	}
 	if len(m.perSandbox) == 0 {
-		return nil, errors.New("no warm sandbox found among the server's children")
+		return nil, errors.New("no warm sandbox found below the server")
 	}
 	sort.Strings(m.Groups)
 	var procs int
@@ -822,20 +861,28 @@ func measureMemory(serverPID int, python string) (*Memory, error) {
 	return m, nil
 }
 
-// children lists the pids whose parent is pid.
-func children(pid int) []int {
+// processTree maps every process to its parent.
+func processTree() map[int]int {
 	ents, _ := os.ReadDir("/proc")
-	var out []int
+	out := map[int]int{}
 	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if ppid(p) == pid {
-			out = append(out, p)
+		if p, err := strconv.Atoi(e.Name()); err == nil {
+			if pp := ppid(p); pp >= 0 {
+				out[p] = pp
+			}
 		}
 	}
 	return out
+}
+
+// below reports whether pid descends from ancestor.
+func below(parent map[int]int, pid, ancestor int) bool {
+	for q, hops := parent[pid], 0; q > 1 && hops < 64; q, hops = parent[q], hops+1 {
+		if q == ancestor {
+			return true
+		}
+	}
+	return false
 }
 
 func ppid(pid int) int {
@@ -918,19 +965,23 @@ func smapsRollup(pid int) (pss, rss int64, err error) {
 	return pss, rss, nil
 }
 
-// role names a sandbox process by its command line.
+// role names a sandbox process: pid 1 of its namespace or not, and the
+// script it runs.
 func role(pid int) string {
 	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
-	for _, a := range args {
-		if strings.Contains(a, "reaper") {
-			return "pid 1 reaper (python3 -S)"
+	script := "?"
+	for _, a := range strings.Split(strings.TrimRight(string(data), "\x00"), "\x00") {
+		if strings.HasSuffix(a, ".py") {
+			script = filepath.Base(a)
 		}
 	}
-	if len(args) > 0 && strings.Contains(filepath.Base(args[0]), "python") {
-		return "program: the driver, waiting for code"
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "NSpid:" && f[len(f)-1] == "1" {
+			return "pid 1 of the sandbox (" + script + ")"
+		}
 	}
-	return filepath.Base(args[0])
+	return "program (" + script + ")"
 }
 
 func loadavg() string {
@@ -1075,6 +1126,9 @@ func printReport(w io.Writer, r *Report, o options) {
 	fmt.Fprintf(w, "| cgroup memory usage (charged pages, incl. tmpfs and kernel) | %.1f | %.1f |\n", m.CgroupMeanMiB, m.CgroupMaxMiB)
 	for _, ro := range m.Roles {
 		fmt.Fprintf(w, "| - %s: PSS / RSS | %.1f | %.1f (RSS) |\n", ro.Name, ro.PSSMeanMiB, ro.RSSMeanMiB)
+	}
+	for _, t := range m.Templates {
+		fmt.Fprintf(w, "| template sandbox the warm ones are forked from (shared, %d processes): PSS / RSS | %.1f | %.1f (RSS) |\n", t.Processes, t.PSSMiB, t.RSSMiB)
 	}
 	fmt.Fprintf(w, "| bare python3 -I idle on stdin: PSS / RSS | %.1f | %.1f (RSS) |\n", m.BarePSSMiB, m.BareRSSMiB)
 	fmt.Fprintf(w, "| pybox serve process itself: PSS / RSS | %.1f | %.1f (RSS) |\n", m.ServerPSSMiB, m.ServerRSSMiB)

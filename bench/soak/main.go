@@ -1,6 +1,6 @@
 // Command soak runs `pybox serve` under a mixed load for a while and checks
 // that it leaks nothing: it starts the server (its own loopback port, a
-// warm pool, --debug so that every sandbox's start and cleanup is logged),
+// warm pool, --debug so that every sandbox's cleanup is logged),
 // warms up, lets it settle and takes a baseline, then for the duration
 // runs concurrent one-shots (ok, errors, timeouts, output floods, memory
 // kills, orphaned children, streams) and sessions (created, used with
@@ -156,7 +156,7 @@ func run(o options) (bool, error) {
 		return false, err
 	}
 	tr.CloseIdleConnections()
-	base, err := mon.settle("baseline", o.settle, st)
+	base, err := mon.settle("baseline", o.settle, st, nil)
 	if err != nil {
 		return false, err
 	}
@@ -165,11 +165,12 @@ func run(o options) (bool, error) {
 		return false, err
 	}
 	tr.CloseIdleConnections()
-	final, settleErr := mon.settle("final", o.settle, st)
+	final, settleErr := mon.settle("final", o.settle, st, base)
 
 	// Stop the server: SIGTERM; it must exit 0 and leave nothing behind.
 	procs := descendants(srv.pid())
-	ids := srv.ids()
+	mon.sample("stop", st) //nolint:errcheck // records the groups of the last live sandboxes
+	ids := mon.ids()
 	exitCode, stopErr := srv.stop(60 * time.Second)
 	srv.waitLog()
 	left := mon.leftovers(procs, ids)
@@ -204,7 +205,7 @@ func run(o options) (bool, error) {
 	v.check(stopErr == nil && exitCode == 0, "exit 0 after SIGTERM", fmt.Sprintf("exit %d %s", exitCode, errString(stopErr, "")))
 	v.check(len(left) == 0, "nothing left after exit", orNone(left, "no sandbox process, cgroup directory or uid-slot lock of the server"))
 	prepared, unclean := srv.cleanups()
-	v.check(len(unclean) == 0, "every sandbox cleaned up (debug log)", fmt.Sprintf("%d sandboxes prepared, %d without \"cleanup done\"%s", prepared, len(unclean), list(unclean, 5)))
+	v.check(len(unclean) == 0, "every sandbox cleaned up (debug log)", fmt.Sprintf("%d sandboxes in the log, %d without \"cleanup done\"%s", prepared, len(unclean), list(unclean, 5)))
 	total := st.total()
 	v.check(st.unexpected.Load() == 0, "no unexpected outcome", fmt.Sprintf("%d of %d requests (500s, transport errors, wrong statuses)", st.unexpected.Load(), total))
 	warn, errs, samples := srv.logCounts()
@@ -583,14 +584,16 @@ type monitor struct {
 	slotDir string
 	parents []string // cgroup directories holding the sandboxes' groups
 
+	mu   sync.Mutex
+	mine map[string]bool // sandbox ids seen holding the server's processes
+
 	samples []Sample
 }
 
 // findParents finds where the server's sandboxes have their cgroups: the
-// directories, one per controller, that hold a "pybox-<id>" group of a
-// sandbox the server started (the pool is full, so there are some).
+// directories, one per controller, that hold the "pybox-<id>" group of a
+// process below the server (the pool is full, so there are some).
 func (m *monitor) findParents() error {
-	ids := m.srv.ids()
 	seen := map[string]bool{}
 	for _, pid := range descendants(m.srv.pid()) {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid.pid))
@@ -599,7 +602,7 @@ func (m *monitor) findParents() error {
 		}
 		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 			parts := strings.SplitN(line, ":", 3)
-			if len(parts) != 3 || !ids[strings.TrimPrefix(filepath.Base(parts[2]), "pybox-")] {
+			if len(parts) != 3 || !strings.HasPrefix(filepath.Base(parts[2]), "pybox-") {
 				continue
 			}
 			var dirs []string
@@ -662,9 +665,10 @@ func (m *monitor) loadPhase(phase string, d time.Duration, cl *client.Client, st
 }
 
 // settle waits until the server is quiescent (no session, no execution,
-// the pool full, no sandbox beyond the pool's, the same for two samples a
-// second apart), then samples it.
-func (m *monitor) settle(phase string, timeout time.Duration, st *stats) (*Sample, error) {
+// the pool full, the same sandboxes, processes, locks, fds and goroutines
+// for two samples a second apart, and, after the load, as many sandboxes,
+// processes and locks as at the baseline), then samples it.
+func (m *monitor) settle(phase string, timeout time.Duration, st *stats, want *Sample) (*Sample, error) {
 	deadline := time.Now().Add(timeout)
 	var prev *Sample
 	for {
@@ -672,8 +676,12 @@ func (m *monitor) settle(phase string, timeout time.Duration, st *stats) (*Sampl
 		if err != nil {
 			return nil, err
 		}
-		quiet := s.Sessions == 0 && s.Running == 0 && s.WarmReady == m.o.pool && s.Cgroups == m.o.pool && s.SlotLocks == m.o.pool
-		if quiet && prev != nil && prev.Procs == s.Procs && prev.FDs == s.FDs && prev.Goroutines == s.Goroutines {
+		quiet := s.Sessions == 0 && s.Running == 0 && s.WarmReady == m.o.pool && s.Cgroups >= m.o.pool
+		if want != nil {
+			quiet = quiet && s.Cgroups == want.Cgroups && s.SlotLocks == want.SlotLocks && s.Procs == want.Procs
+		}
+		if quiet && prev != nil && prev.Procs == s.Procs && prev.FDs == s.FDs && prev.Goroutines == s.Goroutines &&
+			prev.Cgroups == s.Cgroups && prev.SlotLocks == s.SlotLocks {
 			m.samples = append(m.samples, s)
 			return &s, nil
 		}
@@ -714,14 +722,59 @@ func (m *monitor) sample(phase string, st *stats) (Sample, error) {
 			s.Threads, _ = strconv.Atoi(f[1])
 		}
 	}
-	s.Procs = len(descendants(pid))
-	s.Cgroups = len(m.groups(m.srv.ids()))
+	procs := descendants(pid)
+	s.Procs = len(procs)
+	m.note(procs)
+	s.Cgroups = len(m.groups(m.ids()))
 	s.SlotLocks = len(slotLocks(m.slotDir, pid))
 	if mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid)); err == nil {
 		s.Mounts = strings.Count(string(mi), "\n")
 	}
 	s.OK, s.Failed = st.ok.Swap(0), st.failed.Swap(0)
 	return s, nil
+}
+
+// note records the sandboxes whose groups hold any of procs. Forked
+// sandboxes log nothing under --debug until they end, so the log alone
+// does not name the live ones.
+func (m *monitor) note(procs []proc) {
+	below := map[int]bool{}
+	for _, p := range procs {
+		below[p.pid] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mine == nil {
+		m.mine = map[string]bool{}
+	}
+	for _, p := range m.parents[:1] {
+		ents, _ := os.ReadDir(p)
+		for _, e := range ents {
+			id, ok := strings.CutPrefix(e.Name(), "pybox-")
+			if !ok || !e.IsDir() || m.mine[id] {
+				continue
+			}
+			data, _ := os.ReadFile(filepath.Join(p, e.Name(), "cgroup.procs"))
+			for _, f := range strings.Fields(string(data)) {
+				if pid, _ := strconv.Atoi(f); below[pid] {
+					m.mine[id] = true
+					break
+				}
+			}
+		}
+	}
+}
+
+// ids returns the server's sandboxes: named in its log or seen holding
+// its processes.
+func (m *monitor) ids() map[string]bool {
+	ids := m.srv.ids()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id := range m.mine {
+		ids[id] = true
+	}
+	return ids
 }
 
 // groups lists the sandboxes of ids that have a cgroup directory in any
@@ -915,7 +968,7 @@ type server struct {
 	logd chan struct{}
 
 	mu       sync.Mutex
-	prepared map[string]bool // sandbox ids started
+	prepared map[string]bool // sandbox ids the log names
 	cleaned  map[string]bool
 	warn     int
 	errs     int
@@ -968,10 +1021,11 @@ func (s *server) readLog(r io.Reader) {
 		}
 		switch {
 		case err != nil:
-		case l.Msg == "prepared" && l.ID != "":
-			s.prepared[l.ID] = true
 		case l.Msg == "cleanup done" && l.ID != "":
+			s.prepared[l.ID] = true
 			s.cleaned[l.ID] = true
+		case l.ID != "" && l.Level == "DEBUG":
+			s.prepared[l.ID] = true
 		case l.Level == "WARN" || l.Level == "ERROR":
 			if l.Level == "WARN" {
 				s.warn++
