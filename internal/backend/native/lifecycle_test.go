@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -151,7 +152,8 @@ func TestHostDeathKillsTheSandbox(t *testing.T) {
 	requireRoot(t)
 	b := newBackend(t, unix.EPERM)
 	bin := buildPybox(t)
-	cmd := exec.Command(bin, "run", "-c", "import os, time\nif os.fork() == 0:\n    os.setsid()\ntime.sleep(120)")
+	cmd := exec.Command(bin, "run", "--uid-base", strconv.Itoa(testUIDBase), "--cgroup-parent", "pybox-test",
+		"-c", "import os, time\nif os.fork() == 0:\n    os.setsid()\ntime.sleep(120)")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
