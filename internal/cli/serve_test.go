@@ -226,3 +226,27 @@ func TestServeKilledLeavesNoSandbox(t *testing.T) {
 	s2.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
 	s2.cmd.Wait()                          //nolint:errcheck
 }
+
+// pybox repl: cells from a terminal, a block ending at an empty line,
+// values and errors shown, state kept, Ctrl-D ends it.
+func TestRepl(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("runs sandboxes as root (CI does)")
+	}
+	cmd := exec.Command(binary, "repl", "--uid-base", "1800000000", "--uid-slots", "16", "--figures", t.TempDir())
+	cmd.Stdin = strings.NewReader("x = 20\ndef f(a):\n    return a * 2\n\nf(x) + 2\nprint('hi')\n1/0\nx\n")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("repl: %v\nstdout %s\nstderr %s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"Python 3.", "... ... >>> 42\n", ">>> hi\n", ">>> 20\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(stderr.String(), "ZeroDivisionError: division by zero") || !strings.Contains(stderr.String(), `File "<cell `) {
+		t.Errorf("stderr should show the cell's traceback:\n%s", stderr.String())
+	}
+}
