@@ -74,7 +74,7 @@ func cmdRepl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "pybox: %v\n", err)
 			return exitFailure
 		}
-		printCell(res, *figures, stdout, stderr)
+		printCell(res, figures, stdout, stderr)
 		if res.SessionEnded {
 			return exitFailure
 		}
@@ -125,7 +125,7 @@ func continues(line string) bool {
 	return depth > 0 || strings.Count(t, `"""`)%2 == 1 || strings.Count(t, `'''`)%2 == 1
 }
 
-func printCell(res *api.CellResult, figDir string, stdout, stderr io.Writer) {
+func printCell(res *api.CellResult, figDir *string, stdout, stderr io.Writer) {
 	if res.Stdout != "" && !strings.HasSuffix(res.Stdout, "\n") {
 		fmt.Fprintln(stdout)
 	}
@@ -152,16 +152,17 @@ func printCell(res *api.CellResult, figDir string, stdout, stderr io.Writer) {
 	}
 }
 
-func saveFigure(dir string, cell int64, i int, data string) (string, error) {
+// saveFigure writes a PNG into *dir, made on first use if empty.
+func saveFigure(dir *string, cell int64, i int, data string) (string, error) {
 	png, err := base64.StdEncoding.DecodeString(data)
 	if err != nil {
 		return "", err
 	}
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "pybox-figures-"); err != nil {
+	if *dir == "" {
+		if *dir, err = os.MkdirTemp("", "pybox-figures-"); err != nil {
 			return "", err
 		}
 	}
-	path := filepath.Join(dir, fmt.Sprintf("cell%d-figure%d.png", cell, i+1))
+	path := filepath.Join(*dir, fmt.Sprintf("cell%d-figure%d.png", cell, i+1))
 	return path, os.WriteFile(path, png, 0o644)
 }
