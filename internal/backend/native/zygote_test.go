@@ -52,3 +52,32 @@ func TestZygoteSpawns(t *testing.T) {
 		t.Fatalf("status %s: %s %s", res.Status, res.Message, res.Stderr)
 	}
 }
+
+// BenchmarkZygoteSpawn: a forked sandbox, from the request to its driver's
+// ready frame, then torn down (what a pool refill costs).
+func BenchmarkZygoteSpawn(b *testing.B) {
+	bk, err := New(Config{CacheDir: "/tmp/pybox-test-cache", UIDBase: testUIDBase, CgroupParent: "pybox-test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	z, err := bk.StartZygote(context.Background(), sandbox.DefaultLimits(), "python3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer z.Close()
+	spec := &sandbox.Spec{Driver: true, Limits: sandbox.DefaultLimits()}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sb, err := z.Spawn(context.Background(), spec, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, r := sb.Control()
+		var ready driver.Reply
+		if err := driver.ReadFrame(r, &ready); err != nil {
+			b.Fatal(err)
+		}
+		sb.Kill(sandbox.StatusKilled)
+		<-sb.Done()
+	}
+}
