@@ -344,10 +344,11 @@ def exec_cell(req):
             pass
     # The host splits fds 1 and 2 at the marker: all output before it is
     # this cell's. It goes to the fds themselves, whatever sys.stdout is.
-    write_all(1, marker)
-    write_all(2, marker)
+    # "synced" tells the host which markers are on their way, so that it
+    # does not wait for one it will never see (the user closed fd 1).
+    synced = [fd for fd in (1, 2) if write_all(fd, marker)]
     reply = {"type": "result", "id": cid, "status": "ok", "value": out.get("value"),
-             "display": [], "error": None}
+             "display": [], "error": None, "synced": synced}
     if exc is not None:
         reply["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
         reply["error"] = describe(exc)

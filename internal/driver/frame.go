@@ -57,6 +57,9 @@ type Reply struct {
 	Value   map[string]string `json:"value,omitempty"`  // MIME type → text
 	Display []Display         `json:"display,omitempty"`
 	Error   *Error            `json:"error,omitempty"`
+	// Synced lists the fds (1, 2) the end-of-cell marker was written to;
+	// a closed fd 1 gets none, and the host must not wait for it.
+	Synced []int `json:"synced,omitempty"`
 }
 
 // Display is an output of a cell other than its value: a matplotlib figure

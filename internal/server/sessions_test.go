@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"os/exec"
 	"strings"
 	"sync"
@@ -388,4 +389,22 @@ threading.Thread(target=late).start()`
 	if _, err := st.c.Health(ctx(t)); err != nil {
 		t.Fatalf("server gone after late output: %v", err)
 	}
+}
+
+// A program that closes its stdout cannot be sent the end-of-cell marker
+// there; later cells must neither wait for it nor leave a goroutine behind.
+func TestClosedStdoutLeaksNothing(t *testing.T) {
+	st := newStack(t, options{})
+	s := newSession(t, st, api.CreateSessionRequest{})
+	if r := cell(t, st, s.ID, "import os, sys\nsys.stdout.flush()\nos.close(1)"); r.Status != api.StatusOK {
+		t.Fatalf("closing stdout: %+v", r)
+	}
+	cell(t, st, s.ID, "x = 1") // settle
+	before := runtime.NumGoroutine()
+	for i := 0; i < 10; i++ {
+		if r := cell(t, st, s.ID, "x += 1\nimport sys\nsys.stderr.write('e')"); r.Status != api.StatusOK || r.Stderr != "e" {
+			t.Fatalf("cell after closing stdout: %+v", r)
+		}
+	}
+	waitFor(t, 5*time.Second, "goroutines back to their number", func() bool { return runtime.NumGoroutine() <= before+2 })
 }

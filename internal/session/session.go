@@ -203,10 +203,11 @@ func (s *Session) Execute(ctx context.Context, code string, timeout time.Duratio
 	}
 	stdout, outSink := capture(api.EventStdout)
 	stderr, errSink := capture(api.EventStderr)
-	var synced sync.WaitGroup
-	synced.Add(2)
-	s.outSplit.Begin(marker, outSink, synced.Done)
-	s.errSplit.Begin(marker, errSink, synced.Done)
+	// Each stream's marker closes its channel; an abandoned cell's never
+	// does, and nothing waits for it past this cell.
+	outSynced, errSynced := make(chan struct{}), make(chan struct{})
+	s.outSplit.Begin(marker, outSink, func() { close(outSynced) })
+	s.errSplit.Begin(marker, errSink, func() { close(errSynced) })
 
 	before, _ := s.conn.box.Usage()
 	t0 := time.Now()
@@ -259,14 +260,21 @@ wait:
 
 	if reply != nil {
 		// The driver wrote the markers before its reply; wait until the
-		// drain goroutines have passed them, unless the program closed
-		// its stdout or stderr (then there is no marker to wait for).
-		syncDone := make(chan struct{})
-		go func() { synced.Wait(); close(syncDone) }()
-		select {
-		case <-syncDone:
-		case <-time.After(time.Second):
-		case <-s.conn.box.Done():
+		// drain goroutines have passed the ones it could write. (One that
+		// went elsewhere, the program having moved fd 1, is waited for a
+		// second at most.)
+		waits := map[int]chan struct{}{1: outSynced, 2: errSynced}
+		limit := time.NewTimer(time.Second)
+		defer limit.Stop()
+	sync:
+		for _, fd := range reply.Synced {
+			select {
+			case <-waits[fd]:
+			case <-limit.C:
+				break sync
+			case <-s.conn.box.Done():
+				break sync
+			}
 		}
 	} else {
 		<-s.conn.box.Done()
