@@ -195,12 +195,12 @@ def run(req):
     try:
         _signal.pthread_sigmask(_signal.SIG_UNBLOCK, SIGINT)
         exec(compile(code, path, "exec", dont_inherit=True), ns)
-    except SystemExit:
-        raise  # the interpreter prints and exits as it would for the file
-    except BaseException:
-        # Re-raising lets the interpreter finish as for the file: exit
-        # status 1 after the atexit handlers, or death by SIGINT for a
-        # KeyboardInterrupt. Only the printing is ours, without our frames.
+    except SystemExit as e:
+        finish(exit_status(e.code))
+    except BaseException as e:
+        # Only the printing is ours, without our frames; a
+        # KeyboardInterrupt is re-raised, for the interpreter's death by
+        # SIGINT.
         import traceback  # not in show(): an import there could exec() a
         # string, which makes the interpreter forget the KeyboardInterrupt
 
@@ -218,7 +218,46 @@ def run(req):
             else:
                 traceback.print_exception(t, v, tb)
         sys.excepthook = show
-        raise
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        try:
+            sys.excepthook(type(e), e, e.__traceback__)
+        except BaseException:
+            pass
+        finish(1)
+    finish(0)
+
+
+def exit_status(code):
+    """The exit status of SystemExit(code), printing it as Python does."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    try:
+        sys.stderr.write(str(code) + "\n")
+    except BaseException:
+        pass
+    return 1
+
+
+def finish(status):
+    """Exits as the interpreter does (non-daemon threads joined, atexit
+    handlers run, standard streams flushed) but without tearing down every
+    module and object first: in a sandbox forked from the fork server that
+    touches every inherited page, copy-on-write, for ~15 ms of nothing."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()
+    import atexit
+    atexit._run_exitfuncs()
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except BaseException:
+            status = 120  # as the interpreter does when it cannot flush
+    os._exit(status & 0xFF)
+
 
 # --- session mode ----------------------------------------------------------------
 
