@@ -205,7 +205,11 @@ func TestLoadFile(t *testing.T) {
 				"uid-base": 2000000000, "uid-slots": 16,
 				"cgroup-parent": "pybox.slice/sandboxes",
 				"state-dir": "/var/lib/pybox", "cache-dir": "/var/cache/pybox",
-				"seccomp-errno": 4000
+				"seccomp-errno": 4000,
+				"listen": "0.0.0.0:9000", "max-sessions": 8, "max-concurrent": 4, "queue-wait": "1s",
+				"warm-pool": 2, "warm-mode": "exec", "warm-max-age": "1m", "warm-idle": "30s",
+				"session-ttl": "5m", "grace": "3s", "max-memory": "1GiB", "max-timeout": "2m",
+				"max-cpu": 2, "max-file-size": "8MiB", "max-files": 100
 			}`,
 			want: func(Config) Config {
 				return Config{
@@ -216,6 +220,10 @@ func TestLoadFile(t *testing.T) {
 					CgroupParent: "pybox.slice/sandboxes",
 					StateDir:     "/var/lib/pybox", CacheDir: "/var/cache/pybox",
 					SeccompErrno: 4000,
+					Listen:       "0.0.0.0:9000", MaxSessions: 8, MaxConcurrent: 4, QueueWait: "1s",
+					WarmPool: 2, WarmMode: "exec", WarmMaxAge: "1m", WarmIdle: "30s",
+					SessionTTL: "5m", Grace: "3s", MaxMemory: "1GiB", MaxTimeout: "2m",
+					MaxCPU: 2, MaxFileSize: "8MiB", MaxFiles: 100,
 				}
 			},
 		},
@@ -316,5 +324,33 @@ func TestValidateSeccompErrno(t *testing.T) {
 	c.SeccompErrno = 4000
 	if err := c.Validate(); err != nil {
 		t.Errorf("seccomp-errno 4000: %v", err)
+	}
+}
+
+// Every server setting is checked, and the message names its flag.
+func TestServerSettings(t *testing.T) {
+	good := Default()
+	st, err := good.ServerSettings()
+	if err != nil || st.QueueWait.String() != "2s" || st.MaxMemoryBytes != 2<<30 || st.WarmPool != 4 {
+		t.Fatalf("defaults: %+v %v", st, err)
+	}
+	for flag, mod := range map[string]func(*Config){
+		"--listen":         func(c *Config) { c.Listen = "" },
+		"--max-concurrent": func(c *Config) { c.MaxConcurrent = 0 },
+		"--warm-pool":      func(c *Config) { c.WarmPool = -1 },
+		"--warm-mode":      func(c *Config) { c.WarmMode = "spawn" },
+		"--queue-wait":     func(c *Config) { c.QueueWait = "soon" },
+		"--session-ttl":    func(c *Config) { c.SessionTTL = "0s" },
+		"--grace":          func(c *Config) { c.Grace = "0s" },
+		"--max-memory":     func(c *Config) { c.MaxMemory = "lots" },
+		"--max-file-size":  func(c *Config) { c.MaxFileSize = "big" },
+		"--max-files":      func(c *Config) { c.MaxFiles = 0 },
+	} {
+		c := Default()
+		mod(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%s: got %v, want an error naming the flag", flag, err)
+		}
 	}
 }
