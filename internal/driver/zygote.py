@@ -289,6 +289,11 @@ def main():
     sock = ZSOCK = socket.socket(fileno=CTL)
     cfg = json.loads(sock.recv(1 << 20))
     signal.signal(signal.SIGCHLD, lambda *_: reap())
+    # What is loaded now lives in every sandbox; freezing it keeps their
+    # garbage collector from touching (and copying) those pages.
+    import gc
+    gc.collect()
+    gc.freeze()
     sock.send(b'{"type":"ready"}')
     while True:
         msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 16)

@@ -81,3 +81,68 @@ func BenchmarkZygoteSpawn(b *testing.B) {
 		<-sb.Done()
 	}
 }
+
+// BenchmarkForkedRun: a warm one-shot in a forked sandbox, from the run
+// request to the result (the sandbox is made before the timer runs).
+func BenchmarkForkedRun(b *testing.B) {
+	bk, err := New(Config{CacheDir: "/tmp/pybox-test-cache", UIDBase: testUIDBase, CgroupParent: "pybox-test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	z, err := bk.StartZygote(context.Background(), sandbox.DefaultLimits(), "python3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer z.Close()
+	spec := &sandbox.Spec{Driver: true, Limits: sandbox.DefaultLimits()}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		stdout := sandbox.NewCapture(1<<20, nil)
+		sb, err := z.Spawn(context.Background(), spec, stdout, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, r := sb.Control()
+		var ready driver.Reply
+		if err := driver.ReadFrame(r, &ready); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		b.StartTimer()
+		driver.WriteFrame(w, &driver.Request{Op: "run", Code: "print(1+1)", Filename: "main.py"}) //nolint:errcheck
+		w.Close()
+		if res, err := sb.Wait(); err != nil || res.Stdout != "2\n" {
+			b.Fatal(err, res)
+		}
+	}
+}
+
+// BenchmarkZygoteSpawnParallel: how many forked sandboxes per second one
+// fork server makes with eight requests in flight.
+func BenchmarkZygoteSpawnParallel(b *testing.B) {
+	bk, err := New(Config{CacheDir: "/tmp/pybox-test-cache", UIDBase: testUIDBase, CgroupParent: "pybox-test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	z, err := bk.StartZygote(context.Background(), sandbox.DefaultLimits(), "python3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer z.Close()
+	spec := &sandbox.Spec{Driver: true, Limits: sandbox.DefaultLimits()}
+	b.SetParallelism(4) // 4 × GOMAXPROCS(2) = 8 in flight
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			sb, err := z.Spawn(context.Background(), spec, nil, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, r := sb.Control()
+			var ready driver.Reply
+			driver.ReadFrame(r, &ready) //nolint:errcheck
+			sb.Kill(sandbox.StatusKilled)
+			<-sb.Done()
+		}
+	})
+}
