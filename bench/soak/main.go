@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command soak runs `pybox serve` under a mixed load for a while and checks
 // that it leaks nothing: it starts the server (its own loopback port, a
 // warm pool, --debug so that every sandbox's cleanup is logged),

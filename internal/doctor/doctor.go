@@ -6,7 +6,6 @@ package doctor
 import (
 	"fmt"
 	"io"
-	"strings"
 )
 
 // State of one layer.
@@ -41,9 +40,4 @@ func OK(checks []Check) bool {
 		}
 	}
 	return true
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
 }

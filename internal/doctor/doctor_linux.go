@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg native.Config, python string, lim sandbox.Limi
 	}
 	var p probeResult
 	if res.Status != sandbox.StatusOK || json.Unmarshal([]byte(res.Stdout), &p) != nil {
-		add("sandbox", Unavailable, "probe ended with %s: %s %s", res.Status, res.Message, firstLine(res.Stderr))
+		add("sandbox", Unavailable, "probe ended with %s: %s %s", res.Status, res.Message, sandbox.FirstLine(res.Stderr))
 		return checks
 	}
 	nsNames := map[string]string{"user": "user", "pid": "pid", "mount": "mnt", "net": "net", "ipc": "ipc", "uts": "uts", "cgroup": "cgroup"}

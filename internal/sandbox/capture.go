@@ -3,7 +3,9 @@ package sandbox
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -161,4 +163,15 @@ func HumanBytes(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// Millis is d in milliseconds with microsecond precision, as results
+// report durations.
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// FirstLine is the first non-blank line of s, for one-line error messages
+// made of a program's output.
+func FirstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }

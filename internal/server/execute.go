@@ -58,7 +58,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	res.SetupMS = ms(setup)
+	res.SetupMS = sandbox.Millis(setup)
 	res.WallMS += res.SetupMS
 	if stream != nil {
 		stream.finish(api.EventResult, res)

@@ -12,7 +12,6 @@ import (
 	"github.com/pybox-dev/pybox/internal/session"
 )
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 

@@ -92,7 +92,7 @@ func Dial(ctx context.Context, start StartFunc, limits sandbox.Limits, python st
 	case <-box.Done():
 		res, err := box.Wait()
 		if err == nil && res != nil {
-			err = fmt.Errorf("%w: it exited (%s) before it was ready: %s", ErrDriver, res.Status, firstLine(res.Stderr))
+			err = fmt.Errorf("%w: it exited (%s) before it was ready: %s", ErrDriver, res.Status, sandbox.FirstLine(res.Stderr))
 		}
 		return nil, err
 	}
@@ -182,22 +182,13 @@ func (c *Conn) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result, er
 		return nil, err
 	}
 	// Account for the execution, not the sandbox's life in the pool.
-	res.WallMS = ms(time.Since(t0))
+	res.WallMS = sandbox.Millis(time.Since(t0))
 	res.SetupMS = 0
-	res.CPUMS = max(0, res.CPUMS-ms(before.CPU))
+	res.CPUMS = max(0, res.CPUMS-sandbox.Millis(before.CPU))
 	return res, nil
 }
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func firstLine(s string) string {
-	for i, r := range s {
-		if r == '\n' {
-			return s[:i]
-		}
-	}
-	return s
-}
 
 // Adapt turns a backend's Start method into a StartFunc.
 func Adapt[B Box](start func(context.Context, *sandbox.Spec, io.Writer, io.Writer) (B, error)) StartFunc {

@@ -97,7 +97,7 @@ func (m *Manager) Create(ctx context.Context, limits sandbox.Limits, ttl time.Du
 		return nil, err
 	}
 	s := New(c, m.cfg.Options)
-	s.Warm, s.SetupMS = warm, ms(setup)
+	s.Warm, s.SetupMS = warm, sandbox.Millis(setup)
 	if m.closed {
 		m.mu.Unlock()
 		s.Close("the server is shutting down")

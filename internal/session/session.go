@@ -256,7 +256,7 @@ wait:
 			interrupt(api.StatusKilled)
 		}
 	}
-	res.WallMS = ms(time.Since(t0))
+	res.WallMS = sandbox.Millis(time.Since(t0))
 
 	if reply != nil {
 		// The driver wrote the markers before its reply; wait until the
@@ -280,7 +280,7 @@ wait:
 		<-s.conn.box.Done()
 	}
 	after, _ := s.conn.box.Usage()
-	res.CPUMS = max(0, ms(after.CPU-before.CPU))
+	res.CPUMS = max(0, sandbox.Millis(after.CPU-before.CPU))
 	res.PeakMemoryBytes = after.PeakMemoryBytes
 	so, se := stdout.Output(), stderr.Output()
 	res.Stdout, res.StdoutTruncated, res.StdoutBytes = so.Text, so.Truncated, so.TotalBytes

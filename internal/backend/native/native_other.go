@@ -5,6 +5,8 @@ package native
 import (
 	"context"
 	"errors"
+	"io"
+	"time"
 
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
@@ -38,3 +40,40 @@ func (*Backend) Interpreter(context.Context, string) (*Interpreter, error) {
 
 // Describe is unavailable.
 func (*Backend) Describe() Description { return Description{} }
+
+// Sandbox is unavailable outside Linux; its methods are those of the Linux
+// build, so that the packages using it build everywhere.
+type Sandbox struct{}
+
+// Start is unavailable.
+func (*Backend) Start(context.Context, *sandbox.Spec, io.Writer, io.Writer) (*Sandbox, error) {
+	return nil, errors.ErrUnsupported
+}
+
+// SweepLeftovers is unavailable.
+func (*Backend) SweepLeftovers(time.Duration) int { return 0 }
+
+func (*Sandbox) Control() (io.WriteCloser, io.ReadCloser) { return nil, nil }
+func (*Sandbox) SetOutput(io.Writer, io.Writer)           {}
+func (*Sandbox) SetDeadline(time.Duration)                {}
+func (*Sandbox) Kill(sandbox.Status)                      {}
+func (*Sandbox) Usage() (sandbox.Usage, error)            { return sandbox.Usage{}, errors.ErrUnsupported }
+func (*Sandbox) Layers() sandbox.Layers                   { return sandbox.Layers{} }
+func (*Sandbox) RootPath() string                         { return "" }
+func (*Sandbox) FileOwner() (uid, gid int)                { return -1, -1 }
+func (*Sandbox) Done() <-chan struct{}                    { return nil }
+func (*Sandbox) Wait() (*sandbox.Result, error)           { return nil, errors.ErrUnsupported }
+
+// Forker is unavailable.
+type Forker struct{}
+
+// NewForker is unavailable.
+func (*Backend) NewForker(sandbox.Limits, string) *Forker { return &Forker{} }
+
+// Start is unavailable.
+func (*Forker) Start(context.Context, *sandbox.Spec, io.Writer, io.Writer) (*Sandbox, error) {
+	return nil, errors.ErrUnsupported
+}
+
+// Close does nothing.
+func (*Forker) Close() {}

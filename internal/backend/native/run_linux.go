@@ -567,7 +567,7 @@ func (s *Sandbox) finish(end time.Time, info exitInfo) (*sandbox.Result, error) 
 	if rep.started.IsZero() && reason == "" && !rep.tampered {
 		msg := ""
 		if stderr != nil {
-			msg = firstLine(stderr.Output().Text)
+			msg = sandbox.FirstLine(stderr.Output().Text)
 		}
 		return nil, fmt.Errorf("sandbox setup failed: pid 1 exited (%s) before starting the program: %s", info.desc, msg)
 	}
@@ -575,11 +575,11 @@ func (s *Sandbox) finish(end time.Time, info exitInfo) (*sandbox.Result, error) 
 		return nil, fmt.Errorf("waiting for sandbox: %v", info.err)
 	}
 	res := &sandbox.Result{
-		WallMS: ms(end.Sub(s.started)),
+		WallMS: sandbox.Millis(end.Sub(s.started)),
 		Layers: s.layers,
 	}
 	if !rep.started.IsZero() {
-		res.SetupMS = ms(rep.started.Sub(s.started))
+		res.SetupMS = sandbox.Millis(rep.started.Sub(s.started))
 	}
 	if stdout != nil {
 		so := stdout.Output()
@@ -596,10 +596,10 @@ func (s *Sandbox) finish(end time.Time, info exitInfo) (*sandbox.Result, error) 
 		if err != nil {
 			s.log.Warn("reading cgroup stats", "err", err)
 		}
-		res.PeakMemoryBytes, res.CPUMS, oomKills = st.PeakMemoryBytes, ms(st.CPUUsage), st.OOMKills
+		res.PeakMemoryBytes, res.CPUMS, oomKills = st.PeakMemoryBytes, sandbox.Millis(st.CPUUsage), st.OOMKills
 	}
 	if ru := info.rusage; ru != nil && res.CPUMS == 0 {
-		res.CPUMS = ms(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
+		res.CPUMS = sandbox.Millis(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
 		if res.PeakMemoryBytes == 0 {
 			res.PeakMemoryBytes = ru.Maxrss * 1024
 		}
@@ -703,12 +703,7 @@ func newPipes(n int) ([][2]*os.File, error) {
 	return pipes, nil
 }
 
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
-}
 
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // classify fills status, exit code, signal and message.
 func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status, oomKills int64, lim sandbox.Limits) {

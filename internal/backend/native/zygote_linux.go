@@ -219,7 +219,7 @@ func (s *Sandbox) spawn(ctx context.Context, z *Zygote) error {
 	if err != nil || string(hello) != "p" || creds == nil || creds.Pid <= 0 {
 		repR.SetReadDeadline(time.Now().Add(200 * time.Millisecond)) //nolint:errcheck
 		msg, _ := io.ReadAll(io.LimitReader(repR, 4096))
-		return fmt.Errorf("the fork server's sandbox failed to start: %v %s", err, firstLine(string(msg)))
+		return fmt.Errorf("the fork server's sandbox failed to start: %v %s", err, sandbox.FirstLine(string(msg)))
 	}
 	pidfd, err := unix.PidfdOpen(int(creds.Pid), 0)
 	if err != nil {
