@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/pybox-dev/pybox/bench/internal/benchutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,12 +87,12 @@ func main() {
 	}
 
 	host, _ := os.Hostname()
-	fmt.Printf("Cold start of `%s`, %d runs each, interleaved; %s, %d CPUs, %s, %s\n\n", *code, *n, runtime.GOARCH, runtime.NumCPU(), kernel(), host)
+	fmt.Printf("Cold start of `%s`, %d runs each, interleaved; %s, %d CPUs, %s, %s\n\n", *code, *n, runtime.GOARCH, runtime.NumCPU(), benchutil.Kernel(), host)
 	fmt.Println("| candidate | p50 ms | p90 ms | mean ms | p50 ratio to bare |")
 	fmt.Println("|---|---:|---:|---:|---:|")
-	base := pct(cands[0].took, 50)
+	base := benchutil.Pct(cands[0].took, 50)
 	for _, c := range cands {
-		fmt.Printf("| %s | %.1f | %.1f | %.1f | %.2fx |\n", c.name, ms(pct(c.took, 50)), ms(pct(c.took, 90)), ms(mean(c.took)), float64(pct(c.took, 50))/float64(base))
+		fmt.Printf("| %s | %.1f | %.1f | %.1f | %.2fx |\n", c.name, benchutil.MS(benchutil.Pct(c.took, 50)), benchutil.MS(benchutil.Pct(c.took, 90)), benchutil.MS(benchutil.Mean(c.took)), float64(benchutil.Pct(c.took, 50))/float64(base))
 	}
 	breakdown(*pybox, *python, *code, *n)
 }
@@ -164,32 +165,11 @@ func breakdown(pybox, python, code string, n int) {
 		n, median(setup), median(steps), median(start), median(wall))
 }
 
-func kernel() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return "Linux " + strings.TrimSpace(string(b))
-}
-
-func pct(d []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*p/100]
-}
-
-func mean(d []time.Duration) time.Duration {
-	var t time.Duration
-	for _, x := range d {
-		t += x
-	}
-	return t / time.Duration(len(d))
-}
-
 func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)/2]
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func check(err error) {
 	if err != nil {

@@ -23,8 +23,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/pybox-dev/pybox/bench/internal/benchutil"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -229,7 +229,7 @@ func run(o options) error {
 	}
 
 	// The server, on a free loopback port.
-	port, err := freePort()
+	port, err := benchutil.FreePort()
 	if err != nil {
 		return err
 	}
@@ -515,7 +515,7 @@ func boolInt(b bool) int {
 
 func (s *Series) finish() {
 	s.N = len(s.Took)
-	s.P50MS, s.P99MS, s.MeanMS = ms(pct(s.Took, 50)), ms(pct(s.Took, 99)), ms(mean(s.Took))
+	s.P50MS, s.P99MS, s.MeanMS = benchutil.MS(benchutil.Pct(s.Took, 50)), benchutil.MS(benchutil.Pct(s.Took, 99)), benchutil.MS(benchutil.Mean(s.Took))
 }
 
 // load runs op from workers goroutines for d and classifies the outcomes:
@@ -538,7 +538,7 @@ func load(name string, workers int, d time.Duration, op func() (time.Duration, s
 					l.OK++
 					l.Took = append(l.Took, took)
 				} else {
-					l.Failed[trim(fail, 120)]++
+					l.Failed[benchutil.Trim(fail, 120)]++
 					l.Failures++
 				}
 				mu.Unlock()
@@ -554,17 +554,9 @@ func load(name string, workers int, d time.Duration, op func() (time.Duration, s
 	l.Seconds = time.Since(start).Seconds()
 	l.PerSec = float64(l.OK) / l.Seconds
 	if len(l.Took) > 0 {
-		l.P50MS, l.P99MS = ms(pct(l.Took, 50)), ms(pct(l.Took, 99))
+		l.P50MS, l.P99MS = benchutil.MS(benchutil.Pct(l.Took, 50)), benchutil.MS(benchutil.Pct(l.Took, 99))
 	}
 	return l
-}
-
-func trim(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // runCmd runs argv and checks that it printed want.
@@ -576,7 +568,7 @@ func runCmd(argv ...string) (time.Duration, error) {
 	err := cmd.Run()
 	d := time.Since(t)
 	if err != nil {
-		return d, fmt.Errorf("%s: %v: %s", argv[0], err, trim(errb.String(), 300))
+		return d, fmt.Errorf("%s: %v: %s", argv[0], err, benchutil.Trim(errb.String(), 300))
 	}
 	if out.String() != want {
 		return d, fmt.Errorf("%s printed %q, want %q", argv[0], out.String(), want)
@@ -606,16 +598,6 @@ func machine() Machine {
 		n, _ = strconv.Atoi(strings.TrimSpace(string(out)))
 	}
 	return Machine{NProc: n, Kernel: "Linux " + strings.TrimSpace(string(b)), Arch: runtime.GOARCH, Host: host}
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	_, port, err := net.SplitHostPort(ln.Addr().String())
-	return port, err
 }
 
 // server is a `pybox serve` process this harness started.
@@ -739,7 +721,7 @@ func (s *server) logStats() LogStats {
 			continue
 		}
 		if len(st.Samples) < 5 {
-			st.Samples = append(st.Samples, trim(sc.Text(), 300))
+			st.Samples = append(st.Samples, benchutil.Trim(sc.Text(), 300))
 		}
 	}
 	return st
@@ -1013,12 +995,12 @@ func newDocker(image string) *docker {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, "info", "--format", "{{.ServerVersion}} {{.Driver}} {{.CgroupVersion}}").CombinedOutput()
 	if err != nil {
-		d.skip = "`docker info` failed: " + trim(string(out), 200)
+		d.skip = "`docker info` failed: " + benchutil.Trim(string(out), 200)
 		return d
 	}
 	d.info = strings.TrimSpace(string(out))
 	if out, err := exec.Command(bin, "image", "inspect", image).CombinedOutput(); err != nil {
-		d.skip = fmt.Sprintf("image %s not present (run bench/docker-image.sh): %s", image, trim(string(out), 200))
+		d.skip = fmt.Sprintf("image %s not present (run bench/docker-image.sh): %s", image, benchutil.Trim(string(out), 200))
 	}
 	return d
 }
@@ -1033,7 +1015,7 @@ func (d *docker) startContainer() error {
 	out, err := exec.Command(d.bin, "run", "-d", "--rm", "--network", "none", "--name", d.container, d.image, "sleep", "infinity").CombinedOutput()
 	if err != nil {
 		d.container = ""
-		return fmt.Errorf("%v: %s", err, trim(string(out), 200))
+		return fmt.Errorf("%v: %s", err, benchutil.Trim(string(out), 200))
 	}
 	return nil
 }
@@ -1160,19 +1142,3 @@ func short(name string) string {
 	}
 	return name
 }
-
-func pct(d []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*p/100]
-}
-
-func mean(d []time.Duration) time.Duration {
-	var t time.Duration
-	for _, x := range d {
-		t += x
-	}
-	return t / time.Duration(len(d))
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

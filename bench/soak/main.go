@@ -31,10 +31,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/pybox-dev/pybox/bench/internal/benchutil"
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -120,7 +120,7 @@ func run(o options) (bool, error) {
 		return false, fmt.Errorf("-python %s: %w", o.python, err)
 	}
 	pyf := strings.Fields(string(py))
-	port, err := freePort()
+	port, err := benchutil.FreePort()
 	if err != nil {
 		return false, err
 	}
@@ -136,7 +136,7 @@ func run(o options) (bool, error) {
 	defer srv.kill()
 	fmt.Printf("soak: %s %s (Python %s); load %s after %s of warm-up; %d one-shot and %d session clients; sampling every %s\n",
 		o.pybox, strings.Join(args, " "), pyf[1], o.dur, o.warmup, o.oneWorkers, o.sessWorkers, o.interval)
-	fmt.Printf("soak: %s, nproc %d, %s, started %s\n\n", runtime.GOARCH, runtime.NumCPU(), kernel(), started.UTC().Format("2006-01-02 15:04:05 MST"))
+	fmt.Printf("soak: %s, nproc %d, %s, started %s\n\n", runtime.GOARCH, runtime.NumCPU(), benchutil.Kernel(), started.UTC().Format("2006-01-02 15:04:05 MST"))
 
 	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
 	cl := client.New(srv.base, &http.Client{Transport: tr})
@@ -320,7 +320,7 @@ func (s *stats) rec(action, outcome string, expected bool, detail string) {
 		outcome = "UNEXPECTED " + outcome
 		s.unexpected.Add(1)
 		if len(s.examples) < 20 {
-			s.examples = append(s.examples, fmt.Sprintf("%s: %s: %s", action, outcome, trim(detail, 300)))
+			s.examples = append(s.examples, fmt.Sprintf("%s: %s: %s", action, outcome, benchutil.Trim(detail, 300)))
 		}
 	}
 	s.byAction[action][outcome]++
@@ -934,29 +934,6 @@ func slotLocks(dir string, pid int) []string {
 	return out
 }
 
-func kernel() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return "Linux " + strings.TrimSpace(string(b))
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	_, port, err := net.SplitHostPort(ln.Addr().String())
-	return port, err
-}
-
-func trim(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
-
 // ---- the server ----
 
 // server is the `pybox serve` under test. Its --debug log is read as it
@@ -1035,7 +1012,7 @@ func (s *server) readLog(r io.Reader) {
 				s.errs++
 			}
 			if len(s.samples) < 20 {
-				s.samples = append(s.samples, trim(line, 400))
+				s.samples = append(s.samples, benchutil.Trim(line, 400))
 			}
 		}
 		s.mu.Unlock()

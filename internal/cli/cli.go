@@ -127,6 +127,22 @@ func (cf *configFlags) resolve(fs *flag.FlagSet) (*config.Config, error) {
 	return &cf.cfg, nil
 }
 
+// parseFlags parses args with usage as the help text's head; ok is false
+// when the command is over, with code its exit code (0 after -h).
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (code int, ok bool) {
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage+"\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return exitUsage, false
+	}
+	return 0, true
+}
+
 // multiFlag collects a repeatable string flag.
 type multiFlag []string
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,15 +22,8 @@ func cmdRepl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cf := addConfigFlags(fs)
 	figures := fs.String("figures", "", "directory to save figures in (default: a new temporary directory)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: pybox repl [flags]\n\nEach input is a cell; a compound statement ends with an empty line. Ctrl-D ends the session.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, "Usage: pybox repl [flags]\n\nEach input is a cell; a compound statement ends with an empty line. Ctrl-D ends the session.", stderr); !ok {
+		return code
 	}
 	cfg, err := cf.resolve(fs)
 	if err != nil {

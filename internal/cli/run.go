@@ -36,15 +36,8 @@ func cmdRun(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	debug := fs.Bool("debug", false, "log what pybox does (and the init's step timings) to stderr")
 	var files multiFlag
 	fs.Var(&files, "file", "HOST:SANDBOX: place a host file read-only at an absolute sandbox path (repeatable)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: pybox run [flags] (-c CODE | FILE | -) [ARGS...]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, "Usage: pybox run [flags] (-c CODE | FILE | -) [ARGS...]", stderr); !ok {
+		return code
 	}
 	cfg, err := cf.resolve(fs)
 	if err != nil {

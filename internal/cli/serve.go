@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,15 +27,8 @@ func cmdServe(args []string, stderr io.Writer) int {
 	cf := addConfigFlags(fs)
 	cf.addServerFlags(fs)
 	debug := fs.Bool("debug", false, "log at debug level")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: pybox serve [flags]\n\nServes the HTTP API (api/openapi.yaml). SIGTERM drains: no new work, running cells finish or time out.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return exitUsage
+	if code, ok := parseFlags(fs, args, "Usage: pybox serve [flags]\n\nServes the HTTP API (api/openapi.yaml). SIGTERM drains: no new work, running cells finish or time out.", stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, fmt.Errorf("serve takes no arguments (got %q)", fs.Args()))

@@ -93,8 +93,9 @@ def landlock(cfg):
     if not cfg:
         return
     attr = RulesetAttr(cfg["fs"], cfg["net"], cfg["scoped"])
-    size = 8 * cfg["attr_words"]
-    fd = check(libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0), "landlock_create_ruleset")
+    # The whole struct: a kernel that knows fewer fields accepts the extra
+    # ones as long as they are zero, which they are for its ABI.
+    fd = check(libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), 0), "landlock_create_ruleset")
     try:
         for rule in cfg["rules"]:
             pfd = os.open(rule["path"], os.O_PATH | os.O_CLOEXEC)

@@ -13,12 +13,7 @@ import (
 // answer is 200 whatever the code did; the status is in the result.
 func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 	var req api.ExecuteRequest
-	if p := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req, false); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	if p := s.checkCode(req.Code); p != nil {
-		writeProblem(w, p)
+	if !s.decodeCode(w, r, &req, &req.Code) {
 		return
 	}
 	limits, p := s.limits(req.Limits)
@@ -75,6 +70,21 @@ type streamWriter struct {
 func (w streamWriter) Write(p []byte) (int, error) {
 	w.e.output(w.name, p)
 	return len(p), nil
+}
+
+// decodeCode reads a request body that carries code into v (code points
+// at its Code field) and applies the request limits on code, or answers
+// the problem.
+func (s *Server) decodeCode(w http.ResponseWriter, r *http.Request, v any, code *string) bool {
+	p := decodeJSON(w, r, s.cfg.MaxBodyBytes, v, false)
+	if p == nil {
+		p = s.checkCode(*code)
+	}
+	if p != nil {
+		writeProblem(w, p)
+		return false
+	}
+	return true
 }
 
 // checkCode applies the request limits on code.

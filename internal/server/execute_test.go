@@ -15,14 +15,7 @@ import (
 
 // A warm one-shot behaves as `pybox run` does: same statuses, exit codes
 // and tracebacks.
-func TestExecuteOneShot(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		exec bool
-	}{{"forked", false}, {"exec", true}} {
-		t.Run(mode.name, func(t *testing.T) { testExecuteOneShot(t, mode.exec) })
-	}
-}
+func TestExecuteOneShot(t *testing.T) { inBothModes(t, testExecuteOneShot) }
 
 func testExecuteOneShot(t *testing.T, exec bool) {
 	st := newStack(t, options{warm: 2, exec: exec})

@@ -124,3 +124,14 @@ func ctx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return c
 }
+
+// inBothModes runs test with warm sandboxes forked by the fork server and
+// with sandboxes that start their own interpreter.
+func inBothModes(t *testing.T, test func(t *testing.T, exec bool)) {
+	for _, mode := range []struct {
+		name string
+		exec bool
+	}{{"forked", false}, {"exec", true}} {
+		t.Run(mode.name, func(t *testing.T) { test(t, mode.exec) })
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"github.com/pybox-dev/pybox/internal/session"
 )
 
-
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func describe(s *session.Session, ttl time.Duration) api.Session {
@@ -130,12 +129,7 @@ func (s *Server) executeCell(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.CellRequest
-	if p := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req, false); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	if p := s.checkCode(req.Code); p != nil {
-		writeProblem(w, p)
+	if !s.decodeCode(w, r, &req, &req.Code) {
 		return
 	}
 	var timeout time.Duration

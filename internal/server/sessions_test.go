@@ -47,14 +47,7 @@ func problemOf(t *testing.T, err error, status int, typ string) *client.Error {
 	return e
 }
 
-func TestSessionKeepsStateAndShowsValues(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		exec bool
-	}{{"forked", false}, {"exec", true}} {
-		t.Run(mode.name, func(t *testing.T) { testSessionKeepsState(t, mode.exec) })
-	}
-}
+func TestSessionKeepsStateAndShowsValues(t *testing.T) { inBothModes(t, testSessionKeepsState) }
 
 func testSessionKeepsState(t *testing.T, exec bool) {
 	st := newStack(t, options{warm: 1, exec: exec})

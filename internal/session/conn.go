@@ -188,8 +188,6 @@ func (c *Conn) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result, er
 	return res, nil
 }
 
-
-
 // Adapt turns a backend's Start method into a StartFunc.
 func Adapt[B Box](start func(context.Context, *sandbox.Spec, io.Writer, io.Writer) (B, error)) StartFunc {
 	return func(ctx context.Context, spec *sandbox.Spec) (Box, error) {

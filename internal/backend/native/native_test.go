@@ -52,7 +52,7 @@ func requireRoot(t *testing.T) {
 // testUIDBase is far from the default range a server uses.
 const testUIDBase = 2_000_000_000
 
-func newBackend(t *testing.T, errno unix.Errno) *Backend {
+func newBackend(t testing.TB, errno unix.Errno) *Backend {
 	t.Helper()
 	// Ids and cgroups of their own, so that the host post-conditions are
 	// not upset by a pybox server running on the same machine.

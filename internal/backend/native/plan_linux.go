@@ -268,6 +268,16 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		{Path: "/etc/hosts", Data: []byte("127.0.0.1\tlocalhost pybox\n::1\tlocalhost\n"), Mode: 0o444},
 		{Path: "/etc/hostname", Data: []byte("pybox\n"), Mode: 0o444},
 	}
+	if spec.Zygote {
+		// The fork server loads the driver from its file.
+		files = append(files, nsinit.File{Path: driver.Path, Data: []byte(driver.Driver), Mode: 0o444})
+	}
+	warm := spec.Driver || spec.Zygote // see CodeMount
+	if warm {
+		// The one file the program may write outside scratch: where the
+		// driver stores a one-shot's script (Landlock grants no more).
+		files = append(files, nsinit.File{Path: warmScript, Mode: 0o644})
+	}
 	var inputs []nsinit.Mount
 	for _, f := range spec.Files {
 		inputs = append(inputs, nsinit.Mount{Source: f.HostPath, Target: f.SandboxPath, File: true})
@@ -302,7 +312,7 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 		if in.Loader != "" {
 			ll = append(ll, nsinit.LandlockRule{Path: in.Loader, Access: landlock.Execute})
 		}
-		if spec.Driver || spec.Zygote {
+		if warm {
 			ll = append(ll, nsinit.LandlockRule{Path: warmScript, Access: landlock.Script})
 		}
 		for _, d := range devices {
@@ -313,16 +323,6 @@ func (b *Backend) plan(spec *sandbox.Spec, in *Interpreter) (*nsinit.Config, err
 	// The program runs as `python3 -I script.py`, unbuffered so that its
 	// output streams; -B because the stdlib is read-only anyway.
 	program := append([]string{in.Executable, "-I", "-B", "-u", script}, args...)
-	if spec.Zygote {
-		// The fork server loads the driver from its file.
-		files = append(files, nsinit.File{Path: driver.Path, Data: []byte(driver.Driver), Mode: 0o444})
-	}
-	warm := spec.Driver || spec.Zygote // see CodeMount
-	if warm {
-		// The one file the program may write outside scratch: where the
-		// driver stores a one-shot's script (Landlock grants no more).
-		files = append(files, nsinit.File{Path: warmScript, Mode: 0o644})
-	}
 	rootBytes := int64(len(code)) + 1<<20
 	return &nsinit.Config{
 		Mounts:        bs.binds,

@@ -271,10 +271,6 @@ func (s *Sandbox) Usage() (sandbox.Usage, error) {
 	return sandbox.Usage{CPU: st.CPUUsage, PeakMemoryBytes: st.PeakMemoryBytes, OOMKills: st.OOMKills}, err
 }
 
-// InitPID is the host pid of the sandbox's pid 1; valid until Wait
-// returns.
-func (s *Sandbox) InitPID() int { return s.hostPID }
-
 // RootPath is where the host reaches the sandbox's root filesystem:
 // /proc/PID/root of its pid 1. Resolve paths beneath it without following
 // links (package workspace); valid until Wait returns.
@@ -702,8 +698,6 @@ func newPipes(n int) ([][2]*os.File, error) {
 	}
 	return pipes, nil
 }
-
-
 
 // classify fills status, exit code, signal and message.
 func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status, oomKills int64, lim sandbox.Limits) {

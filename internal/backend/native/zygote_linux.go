@@ -33,7 +33,8 @@ type Zygote struct {
 	b      *Backend
 	sb     *Sandbox
 	limits sandbox.Limits
-	python string // the interpreter's resolved path
+	name   string // the interpreter as asked for
+	python string // its resolved path
 	sock   int    // the host's end of the fork server's socket
 	mu     sync.Mutex
 }
@@ -52,12 +53,11 @@ type zygoteConfig struct {
 }
 
 type zygoteLandlock struct {
-	FS        uint64                `json:"fs"`
-	Net       uint64                `json:"net"`
-	Scoped    uint64                `json:"scoped"`
-	AttrWords int                   `json:"attr_words"`
-	FileMask  uint64                `json:"file_mask"`
-	Rules     []nsinit.LandlockRule `json:"rules"`
+	FS       uint64                `json:"fs"`
+	Net      uint64                `json:"net"`
+	Scoped   uint64                `json:"scoped"`
+	FileMask uint64                `json:"file_mask"`
+	Rules    []nsinit.LandlockRule `json:"rules"`
 }
 
 // ErrNoZygote: this host cannot run the fork server (it needs cgroups, to
@@ -83,14 +83,14 @@ func (b *Backend) StartZygote(ctx context.Context, limits sandbox.Limits, python
 	if err != nil {
 		return nil, err
 	}
-	z := &Zygote{b: b, sb: sb, limits: limits, python: in.Executable, sock: int(sb.zsock.Fd())}
+	z := &Zygote{b: b, sb: sb, limits: limits, name: python, python: in.Executable, sock: int(sb.zsock.Fd())}
 	zc := zygoteConfig{
 		TmpfsBytes: limits.TmpfsBytes, Masked: plan.MaskedPaths, Readonly: plan.ReadonlyPaths,
 		Seccomp: plan.Seccomp, UID: sandboxUID, ReaperUID: plan.ReaperUID, Cwd: plan.Cwd,
 	}
 	if b.landlockABI > 0 {
 		fs, net, scoped := landlock.Ruleset(b.landlockABI)
-		zc.Landlock = &zygoteLandlock{FS: fs, Net: net, Scoped: scoped, AttrWords: 3, FileMask: landlock.FileAccess, Rules: plan.Landlock}
+		zc.Landlock = &zygoteLandlock{FS: fs, Net: net, Scoped: scoped, FileMask: landlock.FileAccess, Rules: plan.Landlock}
 	}
 	data, err := json.Marshal(zc)
 	if err != nil {
@@ -133,11 +133,15 @@ func (z *Zygote) Spawn(ctx context.Context, spec *sandbox.Spec, stdout, stderr i
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	in, err := z.b.interps.resolve(ctx, spec.Python)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", sandbox.ErrInvalidSpec, err)
+	python := z.python
+	if spec.Python != z.name { // the usual case, the zygote's own, needs no lookup
+		in, err := z.b.interps.resolve(ctx, spec.Python)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", sandbox.ErrInvalidSpec, err)
+		}
+		python = in.Executable
 	}
-	if !spec.Driver || len(spec.Files) > 0 || in.Executable != z.python || spec.Limits.TmpfsBytes > z.limits.TmpfsBytes {
+	if !spec.Driver || len(spec.Files) > 0 || python != z.python || spec.Limits.TmpfsBytes > z.limits.TmpfsBytes {
 		return nil, fmt.Errorf("%w: a fork server makes driver sandboxes of its own interpreter, without input files, with at most its scratch size", sandbox.ErrInvalidSpec)
 	}
 	s := newSandbox(z.b, spec, z.sb.layers, stdout, stderr)

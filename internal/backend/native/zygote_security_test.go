@@ -55,7 +55,7 @@ func (f *forkBackend) groups() []string {
 	defer f.mu.Unlock()
 	var out []string
 	for _, z := range f.zs {
-		data, _ := os.ReadFile("/proc/" + itoa(z.sb.hostPID) + "/cgroup")
+		data, _ := os.ReadFile("/proc/" + strconv.Itoa(z.sb.hostPID) + "/cgroup")
 		for _, line := range strings.Split(string(data), "\n") {
 			if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && strings.Contains(parts[2], "pybox-") {
 				out = append(out, parts[2])
@@ -94,8 +94,6 @@ func (f *forkBackend) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Res
 	}
 	return conn.Run(ctx, spec)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func newForkEnv(t *testing.T, errno unix.Errno) (*sandboxtest.Env, *forkBackend) {
 	t.Helper()

@@ -4,6 +4,8 @@ package native
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -12,20 +14,42 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// startZygote starts a fork server for the test, ended at its cleanup.
+func startZygote(tb testing.TB, lim sandbox.Limits) *Zygote {
+	tb.Helper()
+	z, err := newBackend(tb, unix.EPERM).StartZygote(context.Background(), lim, "python3")
+	if err != nil {
+		tb.Fatalf("StartZygote: %v", err)
+	}
+	tb.Cleanup(z.Close)
+	return z
+}
+
+// spawnReady forks a driver sandbox and waits for its driver's ready
+// frame; w is where requests go.
+func spawnReady(z *Zygote, stdout, stderr io.Writer) (sb *Sandbox, w io.WriteCloser, err error) {
+	sb, err = z.Spawn(context.Background(), &sandbox.Spec{Driver: true, Limits: z.limits}, stdout, stderr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("spawn: %w", err)
+	}
+	w, r := sb.Control()
+	var ready driver.Reply
+	if err := driver.ReadFrame(r, &ready); err != nil || ready.Type != "ready" {
+		sb.Kill(sandbox.StatusKilled)
+		return nil, nil, fmt.Errorf("driver not ready: %v %+v", err, ready)
+	}
+	return sb, w, nil
+}
+
 // runForked runs code as a one-shot in a sandbox forked by z, through the
 // driver's run request, and returns the result.
 func runForked(t *testing.T, z *Zygote, code string) *sandbox.Result {
 	t.Helper()
 	stdout := sandbox.NewCapture(z.limits.MaxOutputBytes, nil)
 	stderr := sandbox.NewCapture(z.limits.MaxOutputBytes, nil)
-	sb, err := z.Spawn(context.Background(), &sandbox.Spec{Driver: true, Limits: z.limits}, stdout, stderr)
+	sb, w, err := spawnReady(z, stdout, stderr)
 	if err != nil {
-		t.Fatalf("spawn: %v", err)
-	}
-	w, r := sb.Control()
-	var ready driver.Reply
-	if err := driver.ReadFrame(r, &ready); err != nil || ready.Type != "ready" {
-		t.Fatalf("driver not ready: %v %+v (stderr %q)", err, ready, stderr.Output().Text)
+		t.Fatalf("%v (stderr %q)", err, stderr.Output().Text)
 	}
 	sb.SetDeadline(z.limits.Timeout)
 	if err := driver.WriteFrame(w, &driver.Request{Op: "run", Code: code, Filename: "main.py"}); err != nil {
@@ -40,14 +64,9 @@ func runForked(t *testing.T, z *Zygote, code string) *sandbox.Result {
 }
 
 func TestZygoteSpawns(t *testing.T) {
-	b := newBackend(t, unix.EPERM)
 	lim := sandbox.DefaultLimits()
 	lim.Timeout = 10 * time.Second
-	z, err := b.StartZygote(context.Background(), lim, "python3")
-	if err != nil {
-		t.Fatalf("StartZygote: %v", err)
-	}
-	defer z.Close()
+	z := startZygote(t, lim)
 	res := runForked(t, z, "import os\nprint(os.getpid(), os.getuid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))\nprint(open('/proc/self/cgroup').read().strip())")
 	t.Logf("%+v", res)
 	if res.Status != sandbox.StatusOK {
@@ -55,66 +74,26 @@ func TestZygoteSpawns(t *testing.T) {
 	}
 }
 
-// BenchmarkZygoteSpawn: a forked sandbox, from the request to its driver's
-// ready frame, then torn down (what a pool refill costs).
-func BenchmarkZygoteSpawn(b *testing.B) {
-	bk, err := New(Config{CacheDir: "/tmp/pybox-test-cache", UIDBase: testUIDBase, CgroupParent: "pybox-test"})
+// spawnAndEnd makes one forked sandbox up to its driver's ready frame and
+// tears it down again: what a pool refill costs.
+func spawnAndEnd(z *Zygote) error {
+	sb, _, err := spawnReady(z, nil, nil)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
-	z, err := bk.StartZygote(context.Background(), sandbox.DefaultLimits(), "python3")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer z.Close()
-	spec := &sandbox.Spec{Driver: true, Limits: sandbox.DefaultLimits()}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		sb, err := z.Spawn(context.Background(), spec, nil, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, r := sb.Control()
-		var ready driver.Reply
-		if err := driver.ReadFrame(r, &ready); err != nil {
-			b.Fatal(err)
-		}
-		sb.Kill(sandbox.StatusKilled)
-		<-sb.Done()
-	}
+	sb.Kill(sandbox.StatusKilled)
+	<-sb.Done()
+	return nil
 }
 
-// BenchmarkForkedRun: a warm one-shot in a forked sandbox, from the run
-// request to the result (the sandbox is made before the timer runs).
-func BenchmarkForkedRun(b *testing.B) {
-	bk, err := New(Config{CacheDir: "/tmp/pybox-test-cache", UIDBase: testUIDBase, CgroupParent: "pybox-test"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	z, err := bk.StartZygote(context.Background(), sandbox.DefaultLimits(), "python3")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer z.Close()
-	spec := &sandbox.Spec{Driver: true, Limits: sandbox.DefaultLimits()}
+// BenchmarkZygoteSpawn: a forked sandbox, from the request to its driver's
+// ready frame, then torn down.
+func BenchmarkZygoteSpawn(b *testing.B) {
+	z := startZygote(b, sandbox.DefaultLimits())
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		stdout := sandbox.NewCapture(1<<20, nil)
-		sb, err := z.Spawn(context.Background(), spec, stdout, nil)
-		if err != nil {
+		if err := spawnAndEnd(z); err != nil {
 			b.Fatal(err)
-		}
-		w, r := sb.Control()
-		var ready driver.Reply
-		if err := driver.ReadFrame(r, &ready); err != nil {
-			b.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-		b.StartTimer()
-		driver.WriteFrame(w, &driver.Request{Op: "run", Code: "print(1+1)", Filename: "main.py"}) //nolint:errcheck
-		w.Close()
-		if res, err := sb.Wait(); err != nil || res.Stdout != "2\n" {
-			b.Fatal(err, res)
 		}
 	}
 }
@@ -122,29 +101,36 @@ func BenchmarkForkedRun(b *testing.B) {
 // BenchmarkZygoteSpawnParallel: how many forked sandboxes per second one
 // fork server makes with eight requests in flight.
 func BenchmarkZygoteSpawnParallel(b *testing.B) {
-	bk, err := New(Config{CacheDir: "/tmp/pybox-test-cache", UIDBase: testUIDBase, CgroupParent: "pybox-test"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	z, err := bk.StartZygote(context.Background(), sandbox.DefaultLimits(), "python3")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer z.Close()
-	spec := &sandbox.Spec{Driver: true, Limits: sandbox.DefaultLimits()}
+	z := startZygote(b, sandbox.DefaultLimits())
 	b.SetParallelism(4) // 4 × GOMAXPROCS(2) = 8 in flight
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			sb, err := z.Spawn(context.Background(), spec, nil, nil)
-			if err != nil {
+			if err := spawnAndEnd(z); err != nil {
 				b.Error(err)
 				return
 			}
-			_, r := sb.Control()
-			var ready driver.Reply
-			driver.ReadFrame(r, &ready) //nolint:errcheck
-			sb.Kill(sandbox.StatusKilled)
-			<-sb.Done()
 		}
 	})
+}
+
+// BenchmarkForkedRun: a warm one-shot in a forked sandbox, from the run
+// request to the result (the sandbox is made before the timer runs).
+func BenchmarkForkedRun(b *testing.B) {
+	z := startZygote(b, sandbox.DefaultLimits())
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		stdout := sandbox.NewCapture(1<<20, nil)
+		sb, w, err := spawnReady(z, stdout, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // let the sandbox's start-up settle
+		b.StartTimer()
+		driver.WriteFrame(w, &driver.Request{Op: "run", Code: "print(1+1)", Filename: "main.py"}) //nolint:errcheck
+		w.Close()
+		if res, err := sb.Wait(); err != nil || res.Stdout != "2\n" {
+			b.Fatal(err, res)
+		}
+	}
 }
