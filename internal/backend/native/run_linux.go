@@ -39,7 +39,12 @@ func (b *Backend) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result,
 	if err != nil {
 		return nil, err
 	}
-	return sb.Wait()
+	res, err := sb.Wait()
+	// A one-shot caller (pybox run, doctor) may exit right after: release
+	// the cgroup and uid slot first. Servers use Start and Wait, which
+	// leave the teardown off the response path.
+	<-sb.Done()
+	return res, err
 }
 
 // Sandbox is one started sandbox: its init, pid 1 and program, its cgroup,
