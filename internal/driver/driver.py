@@ -17,6 +17,10 @@ NUDGE = _signal.NSIG - 1  # SIGRTMAX, whose handler does nothing: see nudge()
 __pybox__ = True  # tracebacks drop the frames of modules that set this
 # A fresh __main__ gets __annotations__ if the interpreter's own one has it.
 MAIN_ATTRS = {"__annotations__"} & set(vars(sys.modules["__main__"]))
+# The code directory: /pybox in a sandbox. A backend without a root of its
+# own (restricted) puts it at $PYBOX_ROOT/pybox; the variable is dropped so
+# that the user's program sees the same environment as a cold run.
+CODE_DIR = os.environ.pop("PYBOX_ROOT", "") + "/pybox/"
 
 inbox = _queue.SimpleQueue()  # requests from the reader thread; None at EOF
 lock = _thread.allocate_lock()  # makes "is a cell running? interrupt it" atomic
@@ -179,7 +183,7 @@ def cap(text, limit=MAX_TEXT):
 # --- run mode -------------------------------------------------------------------
 
 def run(req):
-    path = "/pybox/" + (field(req, "filename", str, "") or "main.py")
+    path = CODE_DIR + (field(req, "filename", str, "") or "main.py")
     code = field(req, "code", str, "")
     sys.argv = [path] + field(req, "args", list, [])
     ns = new_main(__file__=path, __cached__=None)
