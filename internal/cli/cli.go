@@ -25,6 +25,7 @@ Usage:
   pybox serve [flags]                               the HTTP API: one-shots and sessions
   pybox repl [flags]                                an interactive session in the terminal
   pybox doctor [flags]                              which isolation layers this host offers
+  pybox audit verify [--dir DIR]                    check the audit log's hash chain
   pybox version
 
 Run 'pybox run -h' for the flags.
@@ -46,6 +47,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdRepl(args[1:], stdin, stdout, stderr)
 	case "doctor":
 		return cmdDoctor(args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pybox", Version)
 		return 0
