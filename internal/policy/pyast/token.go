@@ -1,0 +1,165 @@
+package pyast
+
+// tokKind is a token type. Operators and keywords have a kind each so the
+// parser can switch on one small integer.
+type tokKind uint8
+
+const (
+	tEOF tokKind = iota
+	tNewline
+	tIndent
+	tDedent
+	tName
+	tNumber
+	tString  // a complete str or bytes literal, val decoded
+	tFStart  // f" ; val is the prefix
+	tFMiddle // literal text of an f-string or format spec, val decoded
+	tFEnd
+
+	tLPar
+	tRPar
+	tLSqb
+	tRSqb
+	tLBrace
+	tRBrace
+	tColon
+	tComma
+	tSemi
+	tPlus
+	tMinus
+	tStar
+	tSlash
+	tVbar
+	tAmper
+	tLess
+	tGreater
+	tEqual
+	tDot
+	tPercent
+	tEqEqual
+	tNotEqual
+	tLessEqual
+	tGreaterEqual
+	tTilde
+	tCircumflex
+	tLeftShift
+	tRightShift
+	tDoubleStar
+	tPlusEqual
+	tMinEqual
+	tStarEqual
+	tSlashEqual
+	tPercentEqual
+	tAmperEqual
+	tVbarEqual
+	tCircumflexEqual
+	tLeftShiftEqual
+	tRightShiftEqual
+	tDoubleStarEqual
+	tDoubleSlash
+	tDoubleSlashEqual
+	tAt
+	tAtEqual
+	tRArrow
+	tEllipsis
+	tColonEqual
+	tExclamation
+
+	kFalse
+	kNone
+	kTrue
+	kAnd
+	kAs
+	kAssert
+	kAsync
+	kAwait
+	kBreak
+	kClass
+	kContinue
+	kDef
+	kDel
+	kElif
+	kElse
+	kExcept
+	kFinally
+	kFor
+	kFrom
+	kGlobal
+	kIf
+	kImport
+	kIn
+	kIs
+	kLambda
+	kNonlocal
+	kNot
+	kOr
+	kPass
+	kRaise
+	kReturn
+	kTry
+	kWhile
+	kWith
+	kYield
+)
+
+// token is one lexical token. Offsets index the tokenizer's source (after
+// newline translation); val is the decoded value where one applies.
+type token struct {
+	kind     tokKind
+	bytes    bool // tString: a bytes literal
+	pos      Pos
+	off, end int
+	val      string
+}
+
+var keywords = map[string]tokKind{
+	"False": kFalse, "None": kNone, "True": kTrue, "and": kAnd, "as": kAs,
+	"assert": kAssert, "async": kAsync, "await": kAwait, "break": kBreak,
+	"class": kClass, "continue": kContinue, "def": kDef, "del": kDel,
+	"elif": kElif, "else": kElse, "except": kExcept, "finally": kFinally,
+	"for": kFor, "from": kFrom, "global": kGlobal, "if": kIf,
+	"import": kImport, "in": kIn, "is": kIs, "lambda": kLambda,
+	"nonlocal": kNonlocal, "not": kNot, "or": kOr, "pass": kPass,
+	"raise": kRaise, "return": kReturn, "try": kTry, "while": kWhile,
+	"with": kWith, "yield": kYield,
+}
+
+// opStrings maps operator kinds back to their text, for the AST's Op
+// fields and for error messages.
+var opStrings = [...]string{
+	tLPar: "(", tRPar: ")", tLSqb: "[", tRSqb: "]", tLBrace: "{", tRBrace: "}",
+	tColon: ":", tComma: ",", tSemi: ";", tPlus: "+", tMinus: "-", tStar: "*",
+	tSlash: "/", tVbar: "|", tAmper: "&", tLess: "<", tGreater: ">",
+	tEqual: "=", tDot: ".", tPercent: "%", tEqEqual: "==", tNotEqual: "!=",
+	tLessEqual: "<=", tGreaterEqual: ">=", tTilde: "~", tCircumflex: "^",
+	tLeftShift: "<<", tRightShift: ">>", tDoubleStar: "**", tPlusEqual: "+=",
+	tMinEqual: "-=", tStarEqual: "*=", tSlashEqual: "/=", tPercentEqual: "%=",
+	tAmperEqual: "&=", tVbarEqual: "|=", tCircumflexEqual: "^=",
+	tLeftShiftEqual: "<<=", tRightShiftEqual: ">>=", tDoubleStarEqual: "**=",
+	tDoubleSlash: "//", tDoubleSlashEqual: "//=", tAt: "@", tAtEqual: "@=",
+	tRArrow: "->", tEllipsis: "...", tColonEqual: ":=", tExclamation: "!",
+}
+
+func (k tokKind) isAugAssign() bool {
+	switch k {
+	case tPlusEqual, tMinEqual, tStarEqual, tSlashEqual, tPercentEqual,
+		tAmperEqual, tVbarEqual, tCircumflexEqual, tLeftShiftEqual,
+		tRightShiftEqual, tDoubleStarEqual, tDoubleSlashEqual, tAtEqual:
+		return true
+	}
+	return false
+}
+
+func (k tokKind) isKeyword() bool { return k >= kFalse && k <= kYield }
+
+// canStartExpr reports whether a token can begin an expression (or a
+// starred one), which decides whether a trailing comma ends a tuple.
+func (k tokKind) canStartExpr() bool {
+	switch k {
+	case tName, tNumber, tString, tFStart, tLPar, tLSqb, tLBrace, tMinus,
+		tPlus, tTilde, tStar, tEllipsis, kNot, kLambda, kAwait, kNone, kTrue,
+		kFalse:
+		return true
+	}
+	return false
+}
