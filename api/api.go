@@ -5,6 +5,7 @@
 package api
 
 import (
+	"github.com/pybox-dev/pybox/internal/policy"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
 
@@ -26,6 +27,9 @@ const (
 	StatusMemoryLimit = sandbox.StatusMemoryLimit
 	StatusOutputLimit = sandbox.StatusOutputLimit
 	StatusKilled      = sandbox.StatusKilled
+	// StatusPolicyViolation: the static policy rejected the code before it
+	// ran; Violations say where and why.
+	StatusPolicyViolation = sandbox.StatusPolicyViolation
 	// StatusInterrupted: a cell ended by KeyboardInterrupt at the client's
 	// request; the session lives on.
 	StatusInterrupted Status = "interrupted"
@@ -134,7 +138,13 @@ type CellResult struct {
 	PeakMemoryBytes int64 `json:"peak_memory_bytes"`
 	// SessionEnded is set when the session did not survive the cell.
 	SessionEnded bool `json:"session_ended,omitempty"`
+	// Violations are the static policy's reasons, with status
+	// policy_violation (the cell did not run).
+	Violations []Violation `json:"violations,omitempty"`
 }
+
+// Violation is one reason the static policy gave for rejecting code.
+type Violation = policy.Violation
 
 // Stream events of a cell run with Accept: text/event-stream. Each event's
 // data is JSON: "stdout" and "stderr" carry {"text": "..."} as printed;
@@ -201,6 +211,16 @@ const (
 	ProblemUnsupported      = "https://pybox.dev/problems/unsupported-media-type"
 	ProblemMethodNotAllowed = "https://pybox.dev/problems/method-not-allowed"
 	ProblemInternal         = "https://pybox.dev/problems/internal"
+	// ProblemUnauthorized: no API key, or one the server does not know.
+	ProblemUnauthorized = "https://pybox.dev/problems/unauthorized"
+	// ProblemRateLimited: the key's or the session's request rate was
+	// passed; Retry-After says when to come back.
+	ProblemRateLimited = "https://pybox.dev/problems/rate-limited"
+	// ProblemQuota: the key holds its maximum number of sessions.
+	ProblemQuota = "https://pybox.dev/problems/quota"
+	// ProblemAuditUnavailable: the audit log could not record the request,
+	// so the server refused to answer it (it fails closed).
+	ProblemAuditUnavailable = "https://pybox.dev/problems/audit-unavailable"
 )
 
 // Health is the body of /healthz and /readyz.
@@ -214,4 +234,33 @@ type Health struct {
 	Version    string `json:"version"`
 	// Goroutines of the server process, for leak checks in soak tests.
 	Goroutines int `json:"goroutines"`
+}
+
+// LimitsInfo is the answer of GET /v1/limits: what the caller's API key
+// may do on this server. Zero rates mean "no limit".
+type LimitsInfo struct {
+	Tenant string `json:"tenant"`
+	// Policy is the static policy profile the key's code is checked with.
+	Policy string `json:"policy"`
+	// Request limits on code.
+	MaxCodeBytes int64 `json:"max_code_bytes"`
+	MaxCodeLines int   `json:"max_code_lines"`
+	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// Token buckets: requests per second and burst, per key and per
+	// session (cells).
+	RatePerSecond        float64 `json:"rate_per_second"`
+	RateBurst            int     `json:"rate_burst"`
+	SessionRatePerSecond float64 `json:"session_rate_per_second"`
+	SessionRateBurst     int     `json:"session_rate_burst"`
+	// Sessions the key holds now, and may hold at most.
+	Sessions    int `json:"sessions"`
+	MaxSessions int `json:"max_sessions"`
+	// MaxConcurrent executions on the whole server.
+	MaxConcurrent int `json:"max_concurrent"`
+	// Sandbox limits: what a request gets by default and may ask for.
+	Defaults Effective `json:"defaults"`
+	Maxima   Effective `json:"maxima"`
+	// Workspace quotas.
+	MaxFileBytes int64 `json:"max_file_bytes"`
+	MaxFiles     int   `json:"max_files"`
 }

@@ -24,6 +24,7 @@ import (
 type Client struct {
 	base string
 	http *http.Client
+	key  string
 }
 
 // New returns a client of the server at baseURL (e.g.
@@ -33,6 +34,14 @@ func New(baseURL string, hc *http.Client) *Client {
 		hc = http.DefaultClient
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), http: hc}
+}
+
+// WithKey returns a copy of c that sends key as its API key
+// (Authorization: Bearer).
+func (c *Client) WithKey(key string) *Client {
+	d := *c
+	d.key = key
+	return &d
 }
 
 // Error is a problem the server answered with.
@@ -63,6 +72,9 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, co
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -249,4 +261,18 @@ func (c *Client) DeleteFile(ctx context.Context, id, path string) error {
 func (c *Client) Health(ctx context.Context) (*api.Health, error) {
 	var h api.Health
 	return &h, c.call(ctx, http.MethodGet, "/healthz", nil, &h)
+}
+
+// Sessions lists the caller's sessions.
+func (c *Client) Sessions(ctx context.Context) ([]api.Session, error) {
+	var out struct {
+		Sessions []api.Session `json:"sessions"`
+	}
+	return out.Sessions, c.call(ctx, http.MethodGet, "/v1/sessions", nil, &out)
+}
+
+// Limits returns what the caller's key may do on the server.
+func (c *Client) Limits(ctx context.Context) (*api.LimitsInfo, error) {
+	var l api.LimitsInfo
+	return &l, c.call(ctx, http.MethodGet, "/v1/limits", nil, &l)
 }

@@ -9,9 +9,6 @@ import (
 	"github.com/pybox-dev/pybox/internal/audit"
 )
 
-// defaultAuditDir is where the server keeps its audit log.
-const defaultAuditDir = "/var/lib/pybox/audit"
-
 const auditUsage = `Usage: pybox audit verify [--dir DIR] [--json]
 
 Checks the audit log's hash chain and reports the first broken, missing or
@@ -37,7 +34,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", defaultAuditDir, "directory of the audit log")
+	dir := fs.String("dir", auditDirDefault(), "directory of the audit log (the default of pybox serve's --audit-dir)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if code, ok := parseFlags(fs, args, auditUsage, stderr); !ok {
 		return code

@@ -16,6 +16,7 @@ import (
 const (
 	exitUsage   = 2   // bad flags or input
 	exitFailure = 125 // pybox could not run the sandbox
+	exitPolicy  = 126 // the static policy rejected the code; it did not run
 )
 
 const usage = `pybox runs untrusted Python in a layered sandbox.
@@ -26,6 +27,7 @@ Usage:
   pybox repl [flags]                                an interactive session in the terminal
   pybox doctor [flags]                              which isolation layers this host offers
   pybox audit verify [--dir DIR]                    check the audit log's hash chain
+  pybox key new [--tenant NAME]                     make an API key for pybox serve
   pybox version
 
 Run 'pybox run -h' for the flags.
@@ -49,6 +51,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdDoctor(args[1:], stdout, stderr)
 	case "audit":
 		return cmdAudit(args[1:], stdout, stderr)
+	case "key":
+		return cmdKey(args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pybox", Version)
 		return 0
@@ -89,7 +93,33 @@ func addConfigFlags(fs *flag.FlagSet) *configFlags {
 	fs.StringVar(&c.StateDir, "state-dir", c.StateDir, "directory for uid slot locks")
 	fs.StringVar(&c.CacheDir, "cache-dir", c.CacheDir, "directory for cached interpreter descriptions")
 	fs.IntVar(&c.SeccompErrno, "seccomp-errno", c.SeccompErrno, "errno returned by denied syscalls (conformance tests change it)")
+	fs.StringVar(&c.Fallback, "fallback", c.Fallback, "restricted: run without kernel isolation when the backend is unavailable (not a sandbox); empty: refuse")
+	fs.StringVar(&c.Policy, "policy", c.Policy, "static policy: strict, standard, allowlist or off")
+	fs.Var((*listFlag)(&c.PolicyDenyModules), "policy-deny-modules", "comma-separated modules to deny on top of the profile")
+	fs.Var((*listFlag)(&c.PolicyAllowModules), "policy-allow-modules", "comma-separated modules: the only ones allowed (allowlist), or taken off the profile's list")
+	fs.Var((*listFlag)(&c.PolicyDenyCalls), "policy-deny-calls", "comma-separated builtins to deny on top of the profile")
+	fs.StringVar(&c.MaxCodeSize, "max-code-size", c.MaxCodeSize, "largest code accepted")
+	fs.IntVar(&c.MaxCodeLines, "max-code-lines", c.MaxCodeLines, "most lines of code accepted")
+	fs.StringVar(&c.AuditDir, "audit-dir", c.AuditDir, "directory of the hash-chained audit log (serve: default /var/lib/pybox/audit as root; none: keep no log)")
+	fs.BoolVar(&c.AuditKeepCode, "audit-keep-code", c.AuditKeepCode, "write the code itself into the audit log, not only its SHA-256")
+	fs.StringVar(&c.AuditMaxFileSize, "audit-max-file-size", c.AuditMaxFileSize, "rotate the audit log's file past this size")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: json or text")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	return cf
+}
+
+// listFlag is a comma-separated list; each use replaces the list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	*l = nil
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*l = append(*l, x)
+		}
+	}
+	return nil
 }
 
 // addServerFlags binds the settings of the long-running commands.
@@ -110,6 +140,13 @@ func (cf *configFlags) addServerFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.MaxCPU, "max-cpu", c.MaxCPU, "highest CPU quota a request may ask for")
 	fs.StringVar(&c.MaxFileSize, "max-file-size", c.MaxFileSize, "largest file accepted into or served from a workspace")
 	fs.IntVar(&c.MaxFiles, "max-files", c.MaxFiles, "most entries a workspace may hold for uploads, and a listing returns")
+	fs.Float64Var(&c.Rate, "rate", c.Rate, "requests per second per API key on /v1 routes (0: no limit)")
+	fs.IntVar(&c.Burst, "burst", c.Burst, "burst of the per-key rate limit")
+	fs.Float64Var(&c.SessionRate, "session-rate", c.SessionRate, "cells per second per session (0: no limit)")
+	fs.IntVar(&c.SessionBurst, "session-burst", c.SessionBurst, "burst of the per-session rate limit")
+	fs.IntVar(&c.MaxSessionsPerKey, "max-sessions-per-key", c.MaxSessionsPerKey, "live sessions one API key may hold (0: only --max-sessions)")
+	fs.StringVar(&c.APIKeysFile, "api-keys-file", c.APIKeysFile, "JSON array of API keys (tenant, sha256, ...), on top of the config's api-keys")
+	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", c.InsecureNoAuth, "serve without API keys (trusted hosts only; logged as a warning)")
 }
 
 // resolve applies the config file under the flags that were given.

@@ -36,11 +36,12 @@ func cmdRepl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	ctx := context.Background()
-	conn, err := session.Dial(ctx, session.Adapt(b.Start), limits, cfg.Python)
+	conn, err := session.Dial(ctx, b.start(), limits, cfg.Python)
 	if err != nil {
 		fmt.Fprintf(stderr, "pybox: %v\n", err)
 		return exitFailure
 	}
+	checker := runPolicy(cfg, b.Name())
 	sess := session.New(conn, session.Options{})
 	defer sess.Close("the repl ended")
 	fmt.Fprintf(stdout, "Python %s in a pybox sandbox (%s). Ctrl-D to quit.\n", conn.Python, b.Name())
@@ -53,6 +54,12 @@ func cmdRepl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 0
 		}
 		if strings.TrimSpace(code) == "" {
+			continue
+		}
+		if v := checker.Check([]byte(code)); !v.Allowed {
+			for _, x := range v.Violations {
+				fmt.Fprintf(stderr, "policy: line %d:%d: %s\n", x.Line, x.Col, x.Message)
+			}
 			continue
 		}
 		res, err := sess.Execute(ctx, code, 0, func(stream string, p []byte) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,11 +11,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/pybox-dev/pybox/internal/audit"
 	"github.com/pybox-dev/pybox/internal/backend/native"
 	"github.com/pybox-dev/pybox/internal/config"
+	"github.com/pybox-dev/pybox/internal/policy"
 	"github.com/pybox-dev/pybox/internal/pool"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 	"github.com/pybox-dev/pybox/internal/server"
@@ -37,11 +42,10 @@ func cmdServe(args []string, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stderr, err)
 	}
-	level := slog.LevelInfo
 	if *debug {
-		level = slog.LevelDebug
+		cfg.LogLevel = "debug"
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := serverLogger(cfg, stderr)
 	st, err := newStack(cfg, log)
 	if err != nil {
 		log.Error("starting", "err", err)
@@ -54,12 +58,14 @@ func cmdServe(args []string, stderr io.Writer) int {
 		return exitFailure
 	}
 	hs := &http.Server{Handler: st.server.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go func() {
-		for {
-			time.Sleep(10 * time.Second)
-			st.backend.SweepLeftovers(10 * time.Second)
-		}
-	}()
+	if st.backend != nil {
+		go func() {
+			for {
+				time.Sleep(10 * time.Second)
+				st.backend.SweepLeftovers(10 * time.Second)
+			}
+		}()
+	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("serving", "listen", ln.Addr().String(), "warm_pool", st.settings.WarmPool, "max_sessions", st.settings.MaxSessions)
@@ -95,6 +101,59 @@ func cmdServe(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// serverLogger is the structured logger --log-format and --log-level ask
+// for (Validate checked both).
+func serverLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	level, _ := cfg.SlogLevel()
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// auditDirDefault is where pybox serve keeps its audit log when
+// --audit-dir is not given.
+func auditDirDefault() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/pybox/audit"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "pybox", "audit")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "state", "pybox", "audit")
+}
+
+// serverAuth turns the configured keys and policy into the server's
+// tenants.
+func serverAuth(cfg *config.Config, scfg *server.Config, log *slog.Logger) error {
+	rules := cfg.PolicyRules()
+	scfg.Policy = policy.MustNew(rules)
+	keys, err := cfg.Keys()
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		t := server.Tenant{Name: k.Tenant, KeySHA256: strings.ToLower(k.SHA256), Rate: k.Rate, Burst: k.Burst, MaxSessions: k.MaxSessions}
+		if k.Policy != nil {
+			t.Policy = policy.MustNew(*k.Policy)
+		}
+		scfg.Tenants = append(scfg.Tenants, t)
+	}
+	scfg.NoAuth = cfg.InsecureNoAuth
+	if !scfg.NoAuth && len(scfg.Tenants) == 0 {
+		return errors.New("no API keys are configured: make one with `pybox key new --tenant NAME` and put its sha256 in the config's api-keys (or --api-keys-file), or pass --insecure-no-auth on a trusted host")
+	}
+	maxCode, _ := config.ParseSize(cfg.MaxCodeSize)
+	scfg.MaxCodeBytes, scfg.MaxCodeLines = maxCode, cfg.MaxCodeLines
+	scfg.MaxBodyBytes = max(scfg.MaxBodyBytes, maxCode+64<<10)
+	scfg.Rate, scfg.Burst = cfg.Rate, cfg.Burst
+	scfg.SessionRate, scfg.SessionBurst = cfg.SessionRate, cfg.SessionBurst
+	scfg.MaxSessionsPerKey = cfg.MaxSessionsPerKey
+	return nil
+}
+
 // stack is the server with everything it runs on.
 type stack struct {
 	settings config.Server
@@ -104,6 +163,7 @@ type stack struct {
 	launcher *session.Launcher
 	sessions *session.Manager
 	server   *server.Server
+	audit    *audit.Log
 }
 
 func newStack(cfg *config.Config, log *slog.Logger) (*stack, error) {
@@ -119,15 +179,25 @@ func newStack(cfg *config.Config, log *slog.Logger) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Resolve the interpreter once, so that a bad --python fails now.
-	if _, err := b.Interpreter(context.Background(), cfg.Python); err != nil {
-		return nil, fmt.Errorf("--python: %w", err)
+	if b.fallback != nil {
+		// With a fallback configured, find out now whether the kernel
+		// takes native sandboxes, rather than on the first request.
+		probe := &sandbox.Spec{Code: []byte("pass"), Python: cfg.Python, Limits: limits}
+		if _, err := b.Run(context.Background(), probe); err != nil {
+			return nil, fmt.Errorf("probing the backend: %w", err)
+		}
 	}
-	st := &stack{settings: settings, limits: limits, backend: b}
-	start := session.Adapt(b.Start)
-	if cfg.WarmMode == "fork" {
-		st.forker = b.NewForker(limits, cfg.Python)
-		start = session.Adapt(st.forker.Start)
+	st := &stack{settings: settings, limits: limits, backend: b.native}
+	start := b.start()
+	if b.native != nil {
+		// Resolve the interpreter once, so that a bad --python fails now.
+		if _, err := b.native.Interpreter(context.Background(), cfg.Python); err != nil {
+			return nil, fmt.Errorf("--python: %w", err)
+		}
+		if cfg.WarmMode == "fork" {
+			st.forker = b.native.NewForker(limits, cfg.Python)
+			start = session.Adapt(st.forker.Start)
+		}
 	}
 	st.launcher = session.NewLauncher(start, cfg.Python, limits, pool.Config{
 		Size: settings.WarmPool, MaxAge: settings.WarmMaxAge, IdleAfter: settings.WarmIdle, MinIdle: min(1, settings.WarmPool),
@@ -144,6 +214,30 @@ func newStack(cfg *config.Config, log *slog.Logger) (*stack, error) {
 	scfg.MaxConcurrent, scfg.QueueWait = settings.MaxConcurrent, settings.QueueWait
 	scfg.MaxFileBytes, scfg.MaxFiles = settings.MaxFileBytes, settings.MaxFiles
 	scfg.Version, scfg.Logger = Version, log
+	if err := serverAuth(cfg, &scfg, log); err != nil {
+		st.close()
+		return nil, err
+	}
+	if b.restricted != nil {
+		// No kernel isolation: every tenant gets strict, whatever its own.
+		scfg.ForcePolicy = policy.MustNew(policy.Rules{Profile: policy.Strict})
+	}
+	dir := cfg.AuditDir
+	if dir == "" {
+		dir = auditDirDefault()
+	}
+	if dir == "none" {
+		log.Warn("no audit log (--audit-dir none): executions are not recorded")
+	} else {
+		maxFile, _ := config.ParseSize(cfg.AuditMaxFileSize)
+		st.audit, err = audit.Open(audit.Options{Dir: dir, KeepCode: cfg.AuditKeepCode, MaxFileBytes: maxFile, Logger: log})
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("opening the audit log (--audit-dir): %w", err)
+		}
+		scfg.Audit = st.audit
+		log.Info("audit log", "dir", dir, "keep_code", cfg.AuditKeepCode)
+	}
 	st.server, err = server.New(scfg, b.Name(), st.launcher, st.sessions)
 	if err != nil {
 		st.close()
@@ -171,5 +265,8 @@ func (st *stack) close() {
 	}
 	if st.forker != nil {
 		st.forker.Close()
+	}
+	if st.audit != nil {
+		st.audit.Close() //nolint:errcheck // every record was fsynced when it was appended
 	}
 }

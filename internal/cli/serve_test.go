@@ -20,6 +20,7 @@ import (
 
 	"github.com/pybox-dev/pybox/api"
 	"github.com/pybox-dev/pybox/client"
+	"github.com/pybox-dev/pybox/internal/server"
 )
 
 // These tests run the real pybox binary as a server, as an operator would,
@@ -50,12 +51,14 @@ func TestMain(m *testing.M) {
 }
 
 type serveProc struct {
-	cmd     *exec.Cmd
-	url     string
-	c       *client.Client
-	uidBase int
-	cgroup  string
-	logs    *strings.Builder
+	cmd      *exec.Cmd
+	url      string
+	c        *client.Client
+	uidBase  int
+	cgroup   string
+	logs     *strings.Builder
+	key      string
+	auditDir string
 }
 
 func freePort(t *testing.T) string {
@@ -73,8 +76,18 @@ func startServer(t *testing.T, uidBase int, cgroupParent string, extra ...string
 		t.Skip("runs sandboxes as root (CI does)")
 	}
 	addr := freePort(t)
+	// One tenant with a key, an audit log of the test's own, and the
+	// policy off: these tests exercise the server, not the policy.
+	key, sum := server.NewKey()
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(keys, []byte(`[{"tenant": "t1", "sha256": "`+sum+`"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	auditDir := filepath.Join(dir, "audit")
 	args := append([]string{"serve", "--listen", addr, "--uid-base", strconv.Itoa(uidBase), "--uid-slots", "64",
-		"--cgroup-parent", cgroupParent, "--warm-pool", "2"}, extra...)
+		"--cgroup-parent", cgroupParent, "--warm-pool", "2", "--api-keys-file", keys, "--audit-dir", auditDir,
+		"--policy", "off"}, extra...)
 	cmd := exec.Command(binary, args...)
 	logs := &strings.Builder{}
 	stderr, _ := cmd.StderrPipe()
@@ -87,7 +100,8 @@ func startServer(t *testing.T, uidBase int, cgroupParent string, extra ...string
 			logs.WriteString(sc.Text() + "\n")
 		}
 	}()
-	s := &serveProc{cmd: cmd, url: "http://" + addr, c: client.New("http://"+addr, nil), uidBase: uidBase, cgroup: cgroupParent, logs: logs}
+	s := &serveProc{cmd: cmd, url: "http://" + addr, c: client.New("http://"+addr, nil).WithKey(key), uidBase: uidBase,
+		cgroup: cgroupParent, logs: logs, key: key, auditDir: auditDir}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill() //nolint:errcheck
@@ -217,6 +231,10 @@ func TestServeKilledLeavesNoSandbox(t *testing.T) {
 	waitUntil(t, 10*time.Second, "cell with children running", func() bool { return len(s.sandboxProcesses()) >= 6 })
 	s.cmd.Process.Kill() //nolint:errcheck
 	s.cmd.Wait()         //nolint:errcheck
+	// Killed mid-work, the server leaves an audit log whose chain holds.
+	if out, errOut, code := runPybox(t, "", "audit", "verify", "--dir", s.auditDir); code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("audit verify after SIGKILL: exit %d %q %q", code, out, errOut)
+	}
 	// The parent-death signal takes every sandbox down with the server.
 	waitUntil(t, 10*time.Second, "sandbox processes gone", func() bool { return len(s.sandboxProcesses()) == 0 })
 	if len(s.sandboxGroups()) == 0 {

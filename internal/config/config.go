@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pybox-dev/pybox/internal/policy"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
 
@@ -66,6 +68,92 @@ type Config struct {
 	MaxCPU      float64 `json:"max-cpu"`
 	MaxFileSize string  `json:"max-file-size"`
 	MaxFiles    int     `json:"max-files"`
+
+	// The layers in front of the sandbox.
+	//
+	// Policy is the static policy profile: strict, standard, allowlist or
+	// off; the lists adjust it (see package policy).
+	Policy             string   `json:"policy"`
+	PolicyDenyModules  []string `json:"policy-deny-modules"`
+	PolicyAllowModules []string `json:"policy-allow-modules"`
+	PolicyDenyCalls    []string `json:"policy-deny-calls"`
+	// Fallback "restricted" lets pybox run without kernel isolation when
+	// the configured backend is unavailable; "" refuses to run instead.
+	Fallback string `json:"fallback"`
+	// Request limits.
+	MaxCodeSize       string  `json:"max-code-size"`
+	MaxCodeLines      int     `json:"max-code-lines"`
+	Rate              float64 `json:"rate"`
+	Burst             int     `json:"burst"`
+	SessionRate       float64 `json:"session-rate"`
+	SessionBurst      int     `json:"session-burst"`
+	MaxSessionsPerKey int     `json:"max-sessions-per-key"`
+	// APIKeys are the keys pybox serve accepts (hashed), from the config
+	// file and APIKeysFile. InsecureNoAuth serves without keys.
+	APIKeys        []APIKey `json:"api-keys"`
+	APIKeysFile    string   `json:"api-keys-file"`
+	InsecureNoAuth bool     `json:"insecure-no-auth"`
+	// AuditDir holds the audit log ("none": keep none, pybox serve
+	// only); AuditKeepCode writes the code itself, not only its hash.
+	AuditDir         string `json:"audit-dir"`
+	AuditKeepCode    bool   `json:"audit-keep-code"`
+	AuditMaxFileSize string `json:"audit-max-file-size"`
+	// LogFormat is json or text; LogLevel debug, info, warn or error.
+	LogFormat string `json:"log-format"`
+	LogLevel  string `json:"log-level"`
+}
+
+// APIKey is one tenant's key, stored as its SHA-256 (pybox key new).
+// Zero limits take the server's defaults.
+type APIKey struct {
+	Tenant      string        `json:"tenant"`
+	SHA256      string        `json:"sha256"`
+	Policy      *policy.Rules `json:"policy,omitempty"`
+	Rate        float64       `json:"rate,omitempty"`
+	Burst       int           `json:"burst,omitempty"`
+	MaxSessions int           `json:"max-sessions,omitempty"`
+}
+
+// Keys returns the configured keys and those of APIKeysFile (a JSON
+// array of the same objects).
+func (c *Config) Keys() ([]APIKey, error) {
+	keys := append([]APIKey(nil), c.APIKeys...)
+	if c.APIKeysFile != "" {
+		data, err := os.ReadFile(c.APIKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api-keys-file: %w", err)
+		}
+		var more []APIKey
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&more); err != nil {
+			return nil, fmt.Errorf("--api-keys-file %s: %w", c.APIKeysFile, err)
+		}
+		keys = append(keys, more...)
+	}
+	for i, k := range keys {
+		if k.Tenant == "" {
+			return nil, fmt.Errorf("api-keys[%d]: tenant is empty", i)
+		}
+		if len(k.SHA256) != 64 || strings.Trim(strings.ToLower(k.SHA256), "0123456789abcdef") != "" {
+			return nil, fmt.Errorf("api-keys[%d] (tenant %q): sha256 must be 64 hex digits, the hash pybox key new prints (never the key itself)", i, k.Tenant)
+		}
+		if k.Policy != nil {
+			if _, err := policy.New(*k.Policy); err != nil {
+				return nil, fmt.Errorf("api-keys[%d] (tenant %q): %w", i, k.Tenant, err)
+			}
+		}
+		if k.Rate < 0 || k.Burst < 0 || k.MaxSessions < 0 {
+			return nil, fmt.Errorf("api-keys[%d] (tenant %q): rate, burst and max-sessions must not be negative", i, k.Tenant)
+		}
+	}
+	return keys, nil
+}
+
+// PolicyRules are the server-wide policy settings.
+func (c *Config) PolicyRules() policy.Rules {
+	return policy.Rules{Profile: policy.Profile(c.Policy), DenyModules: c.PolicyDenyModules,
+		AllowModules: c.PolicyAllowModules, DenyCalls: c.PolicyDenyCalls}
 }
 
 // Default returns the product defaults.
@@ -98,6 +186,18 @@ func Default() Config {
 		MaxCPU:        1,
 		MaxFileSize:   "32MiB",
 		MaxFiles:      1000,
+
+		Policy:            "strict",
+		MaxCodeSize:       "1MiB",
+		MaxCodeLines:      20000,
+		Rate:              20,
+		Burst:             40,
+		SessionRate:       10,
+		SessionBurst:      20,
+		MaxSessionsPerKey: 16,
+		AuditMaxFileSize:  "64MiB",
+		LogFormat:         "json",
+		LogLevel:          "info",
 	}
 }
 
@@ -206,8 +306,38 @@ func (c *Config) Validate() error {
 	if _, err := c.Limits(); err != nil {
 		return err
 	}
-	if c.Backend != "native" {
-		return fmt.Errorf("--backend: %q is not available (this build has: native)", c.Backend)
+	if c.Backend != "native" && c.Backend != "restricted" {
+		return fmt.Errorf("--backend: %q is not available (this build has: native, and restricted, which is not a sandbox)", c.Backend)
+	}
+	if c.Fallback != "" && c.Fallback != "restricted" {
+		return fmt.Errorf("--fallback: %q is not a fallback; the only one is restricted (no kernel isolation), or leave it empty to refuse to run", c.Fallback)
+	}
+	if _, err := policy.New(c.PolicyRules()); err != nil {
+		return fmt.Errorf("--policy: %w", err)
+	}
+	if n, err := ParseSize(c.MaxCodeSize); err != nil || n < 1 {
+		return fmt.Errorf("--max-code-size: %q is not a positive size such as 1MiB", c.MaxCodeSize)
+	}
+	if n, err := ParseSize(c.AuditMaxFileSize); err != nil || n < 4096 {
+		return fmt.Errorf("--audit-max-file-size: %q is not a size of at least 4KiB", c.AuditMaxFileSize)
+	}
+	switch {
+	case c.MaxCodeLines < 1:
+		return fmt.Errorf("--max-code-lines: must be at least 1 (got %d)", c.MaxCodeLines)
+	case c.Rate < 0 || c.SessionRate < 0:
+		return errors.New("--rate and --session-rate: must not be negative (0: no limit)")
+	case c.Burst < 0 || c.SessionBurst < 0:
+		return errors.New("--burst and --session-burst: must not be negative")
+	case c.MaxSessionsPerKey < 0:
+		return fmt.Errorf("--max-sessions-per-key: %d is negative", c.MaxSessionsPerKey)
+	case c.LogFormat != "json" && c.LogFormat != "text":
+		return fmt.Errorf("--log-format: %q is not json or text", c.LogFormat)
+	}
+	if _, err := c.SlogLevel(); err != nil {
+		return err
+	}
+	if _, err := c.Keys(); err != nil {
+		return err
 	}
 	if c.Python == "" {
 		return errors.New("--python: must name an interpreter")
@@ -255,4 +385,13 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is too large", s)
 	}
 	return int64(v), nil
+}
+
+// SlogLevel is LogLevel as a slog level.
+func (c *Config) SlogLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return l, fmt.Errorf("--log-level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
 }

@@ -5,10 +5,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pybox-dev/pybox/internal/policy"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
 
@@ -170,6 +172,28 @@ func TestValidate(t *testing.T) {
 		{"uid-slots max int", func(c *Config) { c.UIDSlots = math.MaxInt }, "--uid-slots"},
 		{"uid-base max int", func(c *Config) { c.UIDBase, c.UIDSlots = math.MaxInt, 1 }, "--uid-slots"},
 		{"limits checked first", func(c *Config) { c.Memory = "x"; c.Backend = "docker" }, "--memory"},
+		{"restricted backend", func(c *Config) { c.Backend = "restricted" }, ""},
+		{"fallback restricted", func(c *Config) { c.Fallback = "restricted" }, ""},
+		{"unknown fallback", func(c *Config) { c.Fallback = "none" }, `--fallback: "none" is not a fallback`},
+		{"unknown policy", func(c *Config) { c.Policy = "lax" }, `--policy: policy profile "lax"`},
+		{"allowlist without modules", func(c *Config) { c.Policy = "allowlist" }, "--policy: policy profile allowlist needs allow-modules"},
+		{"allowlist with modules", func(c *Config) { c.Policy, c.PolicyAllowModules = "allowlist", []string{"math"} }, ""},
+		{"bad module name", func(c *Config) { c.PolicyDenyModules = []string{"os;x"} }, `--policy: policy: "os;x" is not a module`},
+		{"bad code size", func(c *Config) { c.MaxCodeSize = "0" }, "--max-code-size"},
+		{"bad code lines", func(c *Config) { c.MaxCodeLines = 0 }, "--max-code-lines"},
+		{"negative rate", func(c *Config) { c.Rate = -1 }, "--rate"},
+		{"negative burst", func(c *Config) { c.SessionBurst = -1 }, "--burst"},
+		{"negative key quota", func(c *Config) { c.MaxSessionsPerKey = -1 }, "--max-sessions-per-key"},
+		{"bad log format", func(c *Config) { c.LogFormat = "xml" }, `--log-format: "xml"`},
+		{"bad log level", func(c *Config) { c.LogLevel = "loud" }, `--log-level: "loud"`},
+		{"small audit files", func(c *Config) { c.AuditMaxFileSize = "1KiB" }, "--audit-max-file-size"},
+		{"key without tenant", func(c *Config) { c.APIKeys = []APIKey{{SHA256: strings.Repeat("a", 64)}} }, "api-keys[0]: tenant is empty"},
+		{"key stored in clear", func(c *Config) { c.APIKeys = []APIKey{{Tenant: "a", SHA256: "pbx_secret"}} }, `api-keys[0] (tenant "a"): sha256 must be 64 hex digits`},
+		{"key with bad policy", func(c *Config) {
+			c.APIKeys = []APIKey{{Tenant: "a", SHA256: strings.Repeat("a", 64), Policy: &policy.Rules{Profile: "x"}}}
+		}, `api-keys[0] (tenant "a"): policy profile "x"`},
+		{"good key", func(c *Config) { c.APIKeys = []APIKey{{Tenant: "a", SHA256: strings.Repeat("a", 64)}} }, ""},
+		{"missing keys file", func(c *Config) { c.APIKeysFile = "/nonexistent/keys.json" }, "--api-keys-file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -209,7 +233,16 @@ func TestLoadFile(t *testing.T) {
 				"listen": "0.0.0.0:9000", "max-sessions": 8, "max-concurrent": 4, "queue-wait": "1s",
 				"warm-pool": 2, "warm-mode": "exec", "warm-max-age": "1m", "warm-idle": "30s",
 				"session-ttl": "5m", "grace": "3s", "max-memory": "1GiB", "max-timeout": "2m",
-				"max-cpu": 2, "max-file-size": "8MiB", "max-files": 100
+				"max-cpu": 2, "max-file-size": "8MiB", "max-files": 100,
+				"policy": "allowlist", "policy-deny-modules": ["pickle"], "policy-allow-modules": ["math"],
+				"policy-deny-calls": ["input"], "fallback": "restricted",
+				"max-code-size": "64KiB", "max-code-lines": 500, "rate": 2.5, "burst": 5,
+				"session-rate": 1, "session-burst": 3, "max-sessions-per-key": 2,
+				"api-keys": [{"tenant": "a", "sha256": "00000000000000000000000000000000000000000000000000000000000000aa",
+					"policy": {"profile": "standard", "deny-modules": ["numpy"]}, "rate": 1, "burst": 2, "max-sessions": 1}],
+				"api-keys-file": "/etc/pybox/keys.json", "insecure-no-auth": true,
+				"audit-dir": "/var/lib/pybox/audit", "audit-keep-code": true, "audit-max-file-size": "8MiB",
+				"log-format": "text", "log-level": "debug"
 			}`,
 			want: func(Config) Config {
 				return Config{
@@ -224,6 +257,15 @@ func TestLoadFile(t *testing.T) {
 					WarmPool: 2, WarmMode: "exec", WarmMaxAge: "1m", WarmIdle: "30s",
 					SessionTTL: "5m", Grace: "3s", MaxMemory: "1GiB", MaxTimeout: "2m",
 					MaxCPU: 2, MaxFileSize: "8MiB", MaxFiles: 100,
+					Policy: "allowlist", PolicyDenyModules: []string{"pickle"}, PolicyAllowModules: []string{"math"},
+					PolicyDenyCalls: []string{"input"}, Fallback: "restricted",
+					MaxCodeSize: "64KiB", MaxCodeLines: 500, Rate: 2.5, Burst: 5,
+					SessionRate: 1, SessionBurst: 3, MaxSessionsPerKey: 2,
+					APIKeys: []APIKey{{Tenant: "a", SHA256: "00000000000000000000000000000000000000000000000000000000000000aa",
+						Policy: &policy.Rules{Profile: "standard", DenyModules: []string{"numpy"}}, Rate: 1, Burst: 2, MaxSessions: 1}},
+					APIKeysFile: "/etc/pybox/keys.json", InsecureNoAuth: true,
+					AuditDir: "/var/lib/pybox/audit", AuditKeepCode: true, AuditMaxFileSize: "8MiB",
+					LogFormat: "text", LogLevel: "debug",
 				}
 			},
 		},
@@ -271,7 +313,7 @@ func TestLoadFile(t *testing.T) {
 			if err != nil {
 				t.Fatalf("LoadFile: %v", err)
 			}
-			if want := c.want(Default()); cfg != want {
+			if want := c.want(Default()); !reflect.DeepEqual(cfg, want) {
 				t.Errorf("after LoadFile:\n got %+v\nwant %+v", cfg, want)
 			}
 		})
@@ -282,7 +324,7 @@ func TestLoadFile(t *testing.T) {
 		if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "reading config") {
 			t.Errorf("LoadFile(missing) = %v, want 'reading config' wrapping ErrNotExist", err)
 		}
-		if cfg != Default() {
+		if !reflect.DeepEqual(cfg, Default()) {
 			t.Errorf("a failed load changed the config: %+v", cfg)
 		}
 	})

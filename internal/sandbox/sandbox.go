@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pybox-dev/pybox/internal/policy"
 	"io"
 	"path"
 	"strings"
@@ -187,6 +188,9 @@ const (
 	StatusMemoryLimit Status = "memory_limit" // the memory limit's OOM killer fired
 	StatusOutputLimit Status = "output_limit" // output passed the cap; the middle was cut
 	StatusKilled      Status = "killed"       // ended by a signal for another reason
+	// StatusPolicyViolation: the static policy rejected the code; it never
+	// reached a sandbox. Result.Violations says why.
+	StatusPolicyViolation Status = "policy_violation"
 )
 
 // Output is one captured stream.
@@ -207,6 +211,12 @@ type Layers struct {
 	Rootless   bool     `json:"rootless"`
 	HostUID    int      `json:"host_uid"` // the host uid the sandboxed code ran as
 	Warnings   []string `json:"warnings,omitempty"`
+}
+
+// NoLayers are the layers of code that never reached a sandbox (the
+// static policy rejected it): none.
+func NoLayers(backend string) Layers {
+	return Layers{Backend: backend, Namespaces: []string{}, Cgroup: "none"}
 }
 
 // Usage is what a sandbox consumed so far.
@@ -235,4 +245,6 @@ type Result struct {
 	CPUMS           float64 `json:"cpu_ms"`
 	PeakMemoryBytes int64   `json:"peak_memory_bytes"`
 	Layers          Layers  `json:"layers"`
+	// Violations are the static policy's reasons, with StatusPolicyViolation.
+	Violations []policy.Violation `json:"violations,omitempty"`
 }

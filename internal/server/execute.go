@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/pybox-dev/pybox/api"
+	"github.com/pybox-dev/pybox/internal/policy"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
 
@@ -16,6 +18,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeCode(w, r, &req, &req.Code) {
 		return
 	}
+	a := attemptOf(r)
 	limits, p := s.limits(req.Limits)
 	if p != nil {
 		writeProblem(w, p)
@@ -26,6 +29,13 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, badRequest(strings.TrimPrefix(err.Error(), sandbox.ErrInvalidSpec.Error()+": ")))
 		return
 	}
+	if v := s.checkPolicy(a, req.Code); !v.Allowed {
+		s.metrics.executions.WithLabelValues("execute", s.backend, string(api.StatusPolicyViolation)).Inc()
+		writeJSON(w, http.StatusOK, &sandbox.Result{Status: sandbox.StatusPolicyViolation, Message: v.Summary(),
+			Violations: v.Violations, Layers: sandbox.NoLayers(s.backend)})
+		return
+	}
+	acquireStart := time.Now()
 	release, p := s.acquire(r.Context())
 	if p != nil {
 		writeProblem(w, p)
@@ -37,17 +47,22 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, s.sandboxProblem(err))
 		return
 	}
+	s.metrics.phase.WithLabelValues("acquire").Observe(time.Since(acquireStart).Seconds())
 	var stream *eventStream
 	if wantsStream(r) {
+		a.streaming = true
 		stream = startStream(w)
 		spec.Stdout = streamWriter{stream, api.EventStdout}
 		spec.Stderr = streamWriter{stream, api.EventStderr}
 	}
+	runStart := time.Now()
 	res, err := conn.Run(r.Context(), spec)
+	s.metrics.phase.WithLabelValues("run").Observe(time.Since(runStart).Seconds())
 	if err != nil {
 		p := s.sandboxProblem(err)
 		if stream != nil {
-			stream.finish(api.EventError, &p.Problem)
+			a.problem = p.Type
+			s.finishStream(a, stream, p.Status, api.EventError, &p.Problem)
 			return
 		}
 		writeProblem(w, p)
@@ -55,11 +70,32 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request) {
 	}
 	res.SetupMS = sandbox.Millis(setup)
 	res.WallMS += res.SetupMS
+	a.noteResult(s.backend, res.Layers, res.Status, res.ExitCode, res.WallMS, res.CPUMS, res.PeakMemoryBytes, res.StdoutBytes, res.StderrBytes)
+	s.metrics.executions.WithLabelValues("execute", s.backend, string(res.Status)).Inc()
 	if stream != nil {
-		stream.finish(api.EventResult, res)
+		s.finishStream(a, stream, http.StatusOK, api.EventResult, res)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// checkPolicy applies the tenant's static policy to code, recording the
+// code and the verdict in the attempt.
+func (s *Server) checkPolicy(a *attempt, code string) policy.Verdict {
+	keep := s.cfg.Audit != nil && s.cfg.Audit.KeepCode()
+	a.noteCode(code, keep)
+	c := s.cfg.Policy
+	if a.tenant != nil && a.tenant.Policy != nil {
+		c = a.tenant.Policy
+	}
+	if s.cfg.ForcePolicy != nil {
+		c = s.cfg.ForcePolicy
+	}
+	start := time.Now()
+	v := c.Check([]byte(code))
+	s.metrics.phase.WithLabelValues("policy").Observe(time.Since(start).Seconds())
+	a.notePolicy(v)
+	return v
 }
 
 type streamWriter struct {
@@ -92,6 +128,12 @@ func (s *Server) checkCode(code string) *problem {
 	if int64(len(code)) > s.cfg.MaxCodeBytes {
 		p := newProblem(http.StatusRequestEntityTooLarge, api.ProblemTooLarge, "Code too large",
 			fmt.Sprintf("the code is %d bytes; the server accepts at most %d. Upload data as files instead of inlining it", len(code), s.cfg.MaxCodeBytes))
+		p.Field = "code"
+		return p
+	}
+	if lines := strings.Count(code, "\n") + 1; lines > s.cfg.MaxCodeLines {
+		p := newProblem(http.StatusRequestEntityTooLarge, api.ProblemTooLarge, "Code too long",
+			fmt.Sprintf("the code has %d lines; the server accepts at most %d. Split the work into several cells or upload data as files", lines, s.cfg.MaxCodeLines))
 		p.Field = "code"
 		return p
 	}

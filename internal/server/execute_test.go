@@ -110,7 +110,7 @@ func TestExecuteRejectsBadInput(t *testing.T) {
 		if ctype != "" {
 			req.Header.Set("Content-Type", ctype)
 		}
-		resp, err := st.http.Client().Do(req)
+		resp, err := st.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -69,6 +69,7 @@ func (s *Server) fileTarget(w http.ResponseWriter, r *http.Request) (*workspace.
 		return nil, "", false
 	}
 	path := r.PathValue("path")
+	attemptOf(r).rec.Path = path
 	if err := workspace.CheckPath(path); err != nil {
 		writeProblem(w, s.fileProblem(err))
 		return nil, "", false

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -9,8 +10,10 @@ import (
 	"time"
 
 	"github.com/pybox-dev/pybox/client"
+	"github.com/pybox-dev/pybox/internal/audit"
 	"github.com/pybox-dev/pybox/internal/backend/native"
 	"github.com/pybox-dev/pybox/internal/nsinit"
+	"github.com/pybox-dev/pybox/internal/policy"
 	"github.com/pybox-dev/pybox/internal/pool"
 	"github.com/pybox-dev/pybox/internal/reexec"
 	"github.com/pybox-dev/pybox/internal/sandbox"
@@ -33,6 +36,10 @@ type stack struct {
 	c        *client.Client
 	launcher *session.Launcher
 	sessions *session.Manager
+	key      string       // the tenant t1's API key
+	hc       *http.Client // sends t1's key unless a request has its own
+	auditDir string
+	cfg      Config
 }
 
 // options tweak a test stack.
@@ -82,6 +89,19 @@ func newStack(t *testing.T, o options) *stack {
 	m := session.NewManager(session.ManagerConfig{MaxSessions: o.maxSessions, TTL: o.ttl, Options: session.Options{Grace: o.grace}}, l)
 	cfg := DefaultConfig(limits)
 	cfg.MaxConcurrent = o.concurrent
+	// Every stack serves one tenant with a key, the policy off (the
+	// suites run code that strict would refuse), no rate limits, and a
+	// real audit log that must verify when the test ends.
+	key, sum := NewKey()
+	cfg.Tenants = []Tenant{{Name: "t1", KeySHA256: sum}}
+	cfg.Policy = policy.MustNew(policy.Rules{Profile: policy.Off})
+	cfg.Rate, cfg.SessionRate = 0, 0
+	auditDir := t.TempDir()
+	alog, err := audit.Open(audit.Options{Dir: auditDir})
+	if err != nil {
+		t.Fatalf("audit.Open: %v", err)
+	}
+	cfg.Audit = alog
 	if o.queueWait != 0 {
 		cfg.QueueWait = o.queueWait
 	}
@@ -93,7 +113,9 @@ func newStack(t *testing.T, o options) *stack {
 		t.Fatalf("server.New: %v", err)
 	}
 	hs := httptest.NewServer(srv.Handler())
-	st := &stack{srv: srv, http: hs, c: client.New(hs.URL, hs.Client()), launcher: l, sessions: m}
+	st := &stack{srv: srv, http: hs, c: client.New(hs.URL, hs.Client()).WithKey(key), key: key,
+		hc:       &http.Client{Transport: keyTransport{hs.Client().Transport, key}},
+		launcher: l, sessions: m, auditDir: auditDir, cfg: cfg}
 	t.Cleanup(func() {
 		hs.Close()
 		m.Close()
@@ -101,11 +123,31 @@ func newStack(t *testing.T, o options) *stack {
 		if forker != nil {
 			forker.Close()
 		}
+		if err := alog.Close(); err != nil {
+			t.Errorf("closing the audit log: %v", err)
+		}
+		if rep, err := audit.Verify(auditDir); err != nil || !rep.OK() || len(rep.Warnings) > 0 {
+			t.Errorf("audit log does not verify after the test: %v %+v", err, rep)
+		}
 	})
 	if o.warm > 0 {
 		waitFor(t, 30*time.Second, "warm pool filled", func() bool { return l.Stats().Ready >= o.warm })
 	}
 	return st
+}
+
+// keyTransport adds an API key to requests that carry none.
+type keyTransport struct {
+	base http.RoundTripper
+	key  string
+}
+
+func (k keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" && r.Header.Get("X-API-Key") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+k.key)
+	}
+	return k.base.RoundTrip(r)
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {

@@ -23,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/pybox-dev/pybox/api"
+	"github.com/pybox-dev/pybox/internal/policy"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
 
@@ -63,7 +64,9 @@ func TestOpenAPIDocument(t *testing.T) {
 // routes. It needs no sandbox: the route table is static.
 func TestOpenAPIRoutes(t *testing.T) {
 	doc := loadOpenAPI(t)
-	srv, err := New(DefaultConfig(sandbox.DefaultLimits()), "none", nil, nil)
+	cfg := DefaultConfig(sandbox.DefaultLimits())
+	cfg.NoAuth = true
+	srv, err := New(cfg, "none", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +125,9 @@ type exchange struct {
 	// reqValid (the default), reqInvalid (the scenario breaks it on
 	// purpose and the document must say so) or reqUnchecked.
 	request int
+	// hdr are extra request headers (an Authorization here replaces the
+	// stack's key).
+	hdr map[string]string
 }
 
 // anyField leaves a problem's field unchecked.
@@ -223,6 +229,9 @@ func (c *apiChecker) newRequest(ctx context.Context, x exchange) (*http.Request,
 	}
 	if x.accept != "" {
 		req.Header.Set("Accept", x.accept)
+	}
+	for k, v := range x.hdr {
+		req.Header.Set(k, v)
 	}
 	return req, nil
 }
@@ -453,13 +462,15 @@ func jsonBody(v any) string {
 // the main problem cases, and checks each answer against the document.
 func TestOpenAPIResponses(t *testing.T) {
 	doc := loadOpenAPI(t)
+	strictKey, strictSum := NewKey()
 	st := newStack(t, options{warm: 1, maxSessions: 2, config: func(c *Config) {
 		c.MaxBodyBytes = 64 << 10
 		c.MaxCodeBytes = 16 << 10
 		c.MaxFileBytes = 4 << 10
 		c.MaxFiles = 8
+		c.Tenants = append(c.Tenants, Tenant{Name: "strict", KeySHA256: strictSum, Policy: policy.MustNew(policy.Rules{})})
 	}})
-	c := newAPIChecker(t, doc, st.http.URL, st.http.Client())
+	c := newAPIChecker(t, doc, st.http.URL, st.hc)
 	const jsonCT = "application/json"
 	post := func(name, path, body string, status int) exchange {
 		return exchange{name: name, method: http.MethodPost, path: path, ctype: jsonCT, body: body, status: status}
@@ -471,6 +482,17 @@ func TestOpenAPIResponses(t *testing.T) {
 
 	c.do(t, exchange{name: "healthz", method: http.MethodGet, path: "/healthz", status: 200})
 	c.do(t, exchange{name: "readyz", method: http.MethodGet, path: "/readyz", status: 200})
+	c.do(t, exchange{name: "metrics", method: http.MethodGet, path: "/metrics", status: 200})
+	c.do(t, exchange{name: "limits", method: http.MethodGet, path: "/v1/limits", status: 200})
+	c.do(t, bad(exchange{name: "no valid key", method: http.MethodGet, path: "/v1/limits", status: 401,
+		hdr: map[string]string{"Authorization": "Bearer pbx_wrong"}}, api.ProblemUnauthorized, "", reqValid))
+	var rejected api.Result
+	x := post("policy violation", "/v1/execute", `{"code":"import socket"}`, 200)
+	x.hdr = map[string]string{"Authorization": "Bearer " + strictKey}
+	c.do(t, x).decode(t, &rejected)
+	if rejected.Status != api.StatusPolicyViolation || len(rejected.Violations) != 1 {
+		t.Errorf("policy violation: %+v", rejected)
+	}
 
 	// One-shots.
 	var res api.Result

@@ -32,6 +32,9 @@ func badRequest(detail string) *problem {
 
 // writeProblem answers with an RFC 9457 body.
 func writeProblem(w http.ResponseWriter, p *problem) {
+	if aw, ok := w.(*auditWriter); ok {
+		aw.a.problem = p.Type
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")

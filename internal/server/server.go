@@ -13,13 +13,19 @@ import (
 	"net/http"
 	"path"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
 	"github.com/pybox-dev/pybox/api"
+	"github.com/pybox-dev/pybox/internal/audit"
 	"github.com/pybox-dev/pybox/internal/config"
+	"github.com/pybox-dev/pybox/internal/policy"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 	"github.com/pybox-dev/pybox/internal/session"
 )
@@ -37,11 +43,32 @@ type Config struct {
 	// body.
 	MaxCodeBytes int64
 	MaxBodyBytes int64
+	// MaxCodeLines bounds the lines of a request's code.
+	MaxCodeLines int
 	// Workspace quotas.
 	MaxFileBytes int64
 	MaxFiles     int
 	Version      string
 	Logger       *slog.Logger
+
+	// Tenants are the API keys the server accepts. NoAuth serves everyone
+	// as one tenant, "anonymous", without a key: only for trusted hosts.
+	Tenants []Tenant
+	NoAuth  bool
+	// Policy is the static policy of tenants that have none of their own
+	// (default strict); ForcePolicy, when set, replaces every tenant's
+	// (the restricted backend forces strict).
+	Policy      *policy.Checker
+	ForcePolicy *policy.Checker
+	// Rate and Burst: the default token bucket per key (requests per
+	// second on /v1 routes; 0: none). SessionRate and SessionBurst: the
+	// bucket of each session's cells. MaxSessionsPerKey: the default
+	// quota of live sessions per key (0: none beyond MaxSessions).
+	Rate, SessionRate   float64
+	Burst, SessionBurst int
+	MaxSessionsPerKey   int
+	// Audit receives one record per /v1 request; nil keeps none.
+	Audit Auditor
 }
 
 // DefaultConfig returns the product defaults around the given limits.
@@ -56,12 +83,18 @@ func DefaultConfig(defaults sandbox.Limits) Config {
 			TmpfsBytes:     max(defaults.TmpfsBytes, 1<<30),
 			MaxOutputBytes: max(defaults.MaxOutputBytes, 16<<20),
 		},
-		MaxConcurrent: 16,
-		QueueWait:     2 * time.Second,
-		MaxCodeBytes:  1 << 20,
-		MaxBodyBytes:  2 << 20,
-		MaxFileBytes:  32 << 20,
-		MaxFiles:      1000,
+		MaxConcurrent:     16,
+		QueueWait:         2 * time.Second,
+		MaxCodeBytes:      1 << 20,
+		MaxCodeLines:      20000,
+		Rate:              20,
+		Burst:             40,
+		SessionRate:       10,
+		SessionBurst:      20,
+		MaxSessionsPerKey: 16,
+		MaxBodyBytes:      2 << 20,
+		MaxFileBytes:      32 << 20,
+		MaxFiles:          1000,
 	}
 }
 
@@ -79,6 +112,11 @@ type Server struct {
 	running  atomic.Int64
 	draining atomic.Bool
 	wg       sync.WaitGroup // executions in flight
+
+	tenants   []*tenant
+	anonymous *tenant // with NoAuth
+	metrics   *metrics
+	cellRates sessionRates
 }
 
 // New builds a server; it owns neither the launcher nor the manager.
@@ -95,8 +133,22 @@ func New(cfg Config, backend string, l *session.Launcher, m *session.Manager) (*
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Policy == nil {
+		cfg.Policy = policy.MustNew(policy.Rules{Profile: policy.Strict})
+	}
+	if cfg.MaxCodeLines <= 0 {
+		return nil, errors.New("server: MaxCodeLines must be positive")
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, launcher: l, sessions: m, backend: backend,
 		slots: make(chan struct{}, cfg.MaxConcurrent)}
+	if err := s.setupTenants(); err != nil {
+		return nil, err
+	}
+	if cfg.NoAuth {
+		s.log.Warn("serving without API keys (--insecure-no-auth): anyone who reaches the listener can run code and read every session; use only on a trusted host")
+	}
+	s.metrics = newMetrics(s)
+	s.cellRates = sessionRates{rate: cfg.SessionRate, burst: max(cfg.SessionBurst, 1), m: map[string]*rate.Limiter{}}
 	s.mux = http.NewServeMux()
 	for _, r := range s.routes() {
 		s.mux.HandleFunc(r.pattern, r.handler)
@@ -110,6 +162,8 @@ func (s *Server) routes() []route {
 	return []route{
 		{"GET /healthz", s.healthz},
 		{"GET /readyz", s.readyz},
+		{"GET /metrics", s.serveMetrics},
+		{"GET /v1/limits", s.getLimits},
 		{"POST /v1/execute", s.execute},
 		{"POST /v1/sessions", s.createSession},
 		{"GET /v1/sessions", s.listSessions},
@@ -164,18 +218,66 @@ func (s *Server) Handler() http.Handler {
 			}
 			return
 		}
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("handler panic", "path", r.URL.Path, "panic", v)
-				writeProblem(w, newProblem(http.StatusInternalServerError, api.ProblemInternal, "Internal error",
-					"pybox failed while handling this request; the error was logged"))
-			}
-		}()
-		s.mux.ServeHTTP(w, r)
+		if !strings.Contains(pattern, " /v1/") {
+			s.serveRoute(w, r, pattern)
+			return
+		}
+		s.serveAPI(w, r, pattern)
 	})
+}
+
+// serveAPI serves a /v1 route: a request id, the key, the key's rate, and
+// one audit record whatever the outcome.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, pattern string) {
+	a := &attempt{rec: audit.Record{Event: events[pattern], RequestID: requestID(r), Remote: remoteHost(r)}}
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/v1/sessions/"); ok {
+		a.rec.Session, _, _ = strings.Cut(rest, "/")
+	}
+	w.Header().Set("X-Request-ID", a.rec.RequestID)
+	aw := &auditWriter{ResponseWriter: w, s: s, a: a}
+	defer func() {
+		if aw.status == 0 {
+			aw.WriteHeader(http.StatusOK)
+		}
+		if !a.committed {
+			s.commit(a, aw.status)
+		}
+		s.metrics.requests.WithLabelValues(pattern, strconv.Itoa(aw.status)).Inc()
+	}()
+	t, p := s.authenticate(r)
+	if p != nil {
+		aw.Header().Set("WWW-Authenticate", `Bearer realm="pybox"`)
+		writeProblem(aw, p)
+		return
+	}
+	a.tenant, a.rec.Tenant = t, t.Name
+	if t.limiter != nil {
+		if wait, ok := take(t.limiter); !ok {
+			s.metrics.rateLimited.WithLabelValues("key").Inc()
+			writeProblem(aw, rateLimited(wait, fmt.Sprintf("this API key may make %g requests per second (burst %d)", t.Rate, t.Burst)))
+			return
+		}
+	}
+	s.serveRoute(aw, r.WithContext(withAttempt(r.Context(), a)), pattern)
+}
+
+// serveRoute runs the route's handler, turning a panic into a 500.
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, pattern string) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("handler panic", "route", pattern, "panic", v)
+			writeProblem(w, newProblem(http.StatusInternalServerError, api.ProblemInternal, "Internal error",
+				"pybox failed while handling this request; the error was logged"))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
 // statusProbe records what the mux would answer for an unmatched route.

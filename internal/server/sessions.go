@@ -55,8 +55,18 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
-	sess, err := s.sessions.Create(r.Context(), limits, ttl)
+	t := attemptOf(r).tenant
+	req2 := session.Request{Limits: limits, TTL: ttl}
+	if t != nil {
+		req2.Owner, req2.Quota = t.Name, t.MaxSessions
+	}
+	sess, err := s.sessions.Create(r.Context(), req2)
 	switch {
+	case errors.Is(err, session.ErrQuota):
+		p := newProblem(http.StatusTooManyRequests, api.ProblemQuota, "Session quota reached", err.Error())
+		p.retryAfter = 5 * time.Second
+		writeProblem(w, p)
+		return
 	case errors.Is(err, session.ErrCapacity):
 		p := newProblem(http.StatusTooManyRequests, api.ProblemTooMany, "Too many sessions", err.Error())
 		p.retryAfter = 5 * time.Second
@@ -74,20 +84,40 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, ttl, _ = s.sessions.Get(sess.ID)
+	attemptOf(r).rec.Session = sess.ID
+	s.cellRates.prune(func(id string) bool { _, _, err := s.sessions.Get(id); return err == nil })
 	w.Header().Set("Location", "/v1/sessions/"+sess.ID)
 	writeJSON(w, http.StatusCreated, describe(sess, ttl))
 }
 
-// lookup finds the session named in the path, or answers 404.
+// lookup finds the caller's session named in the path, or answers 404.
+// Another tenant's session is answered exactly as a missing one, so that
+// ids cannot be probed; the audit record tells the two apart.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (*session.Session, time.Duration, bool) {
 	id := r.PathValue("id")
+	a := attemptOf(r)
 	sess, ttl, err := s.sessions.Get(id)
+	if err == nil && !owns(a.tenant, sess) {
+		a.rec.Reason = "cross_tenant"
+		s.log.Warn("request for another tenant's session", "tenant", a.rec.Tenant, "session", id, "request_id", a.rec.RequestID)
+		err = session.ErrNotFound
+	}
 	if err != nil {
-		writeProblem(w, newProblem(http.StatusNotFound, api.ProblemNotFound, "Session not found",
-			fmt.Sprintf("no session %q: it never existed, was deleted, or expired long ago; create a new one with POST /v1/sessions", id)))
+		writeProblem(w, notFoundSession(id))
 		return nil, 0, false
 	}
 	return sess, ttl, true
+}
+
+func notFoundSession(id string) *problem {
+	return newProblem(http.StatusNotFound, api.ProblemNotFound, "Session not found",
+		fmt.Sprintf("no session %q: it never existed, was deleted, or expired long ago; create a new one with POST /v1/sessions", id))
+}
+
+// owns says whether tenant t may use sess. Without a tenant (a handler
+// called directly, outside the /v1 wrapper) nothing is owned.
+func owns(t *tenant, sess *session.Session) bool {
+	return t != nil && sess.Owner == t.Name
 }
 
 // ended answers 410 for a session whose sandbox is gone, saying why.
@@ -104,7 +134,11 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 	out := []api.Session{}
+	t := attemptOf(r).tenant
 	for _, sess := range s.sessions.List() {
+		if !owns(t, sess) {
+			continue
+		}
 		_, ttl, err := s.sessions.Get(sess.ID)
 		if err == nil {
 			out = append(out, describe(sess, ttl))
@@ -114,11 +148,15 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := s.sessions.Delete(id); err != nil {
-		writeProblem(w, newProblem(http.StatusNotFound, api.ProblemNotFound, "Session not found", fmt.Sprintf("no session %q", id)))
+	sess, _, ok := s.lookup(w, r)
+	if !ok {
 		return
 	}
+	if err := s.sessions.Delete(sess.ID); err != nil {
+		writeProblem(w, notFoundSession(sess.ID))
+		return
+	}
+	s.cellRates.forget(sess.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -131,6 +169,14 @@ func (s *Server) executeCell(w http.ResponseWriter, r *http.Request) {
 	var req api.CellRequest
 	if !s.decodeCode(w, r, &req, &req.Code) {
 		return
+	}
+	a := attemptOf(r)
+	if l := s.cellRates.limiter(sess.ID); l != nil {
+		if wait, ok := take(l); !ok {
+			s.metrics.rateLimited.WithLabelValues("session").Inc()
+			writeProblem(w, rateLimited(wait, fmt.Sprintf("a session may run %g cells per second (burst %d)", s.cfg.SessionRate, s.cellRates.burst)))
+			return
+		}
 	}
 	var timeout time.Duration
 	if req.Timeout != "" {
@@ -151,19 +197,29 @@ func (s *Server) executeCell(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, busy(sess))
 		return
 	}
+	if v := s.checkPolicy(a, req.Code); !v.Allowed {
+		s.metrics.executions.WithLabelValues("cell", s.backend, string(api.StatusPolicyViolation)).Inc()
+		writeJSON(w, http.StatusOK, &api.CellResult{Status: api.StatusPolicyViolation, Message: v.Summary(), Violations: v.Violations})
+		return
+	}
+	acquireStart := time.Now()
 	release, p := s.acquire(r.Context())
 	if p != nil {
 		writeProblem(w, p)
 		return
 	}
 	defer release()
+	s.metrics.phase.WithLabelValues("acquire").Observe(time.Since(acquireStart).Seconds())
 	var stream *eventStream
 	var out session.StreamFunc
 	if wantsStream(r) {
+		a.streaming = true
 		stream = startStream(w)
 		out = stream.output
 	}
+	runStart := time.Now()
 	res, err := sess.Execute(r.Context(), req.Code, timeout, out)
+	s.metrics.phase.WithLabelValues("run").Observe(time.Since(runStart).Seconds())
 	if err != nil {
 		var p *problem
 		var end *session.EndedError
@@ -176,17 +232,37 @@ func (s *Server) executeCell(w http.ResponseWriter, r *http.Request) {
 			p = s.sandboxProblem(err)
 		}
 		if stream != nil {
-			stream.finish(api.EventError, &p.Problem)
+			a.problem = p.Type
+			s.finishStream(a, stream, p.Status, api.EventError, &p.Problem)
 			return
 		}
 		writeProblem(w, p)
 		return
 	}
+	exit := 0
+	if res.Error != nil {
+		exit = 1
+	}
+	a.noteResult(s.backend, sess.Layers(), res.Status, exit, res.WallMS, res.CPUMS, res.PeakMemoryBytes, res.StdoutBytes, res.StderrBytes)
+	s.metrics.executions.WithLabelValues("cell", s.backend, string(res.Status)).Inc()
 	if stream != nil {
-		stream.finish(api.EventResult, res)
+		s.finishStream(a, stream, http.StatusOK, api.EventResult, res)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// finishStream writes a streamed answer's audit record, then its last
+// event; if the record cannot be written, the last event is an error.
+func (s *Server) finishStream(a *attempt, e *eventStream, status int, name string, v any) {
+	s.commit(a, status)
+	if a.failed {
+		p := newProblem(http.StatusServiceUnavailable, api.ProblemAuditUnavailable, "Audit log unavailable",
+			"the server could not write this request to its audit log, so it withholds the result; the operator has been told")
+		e.finish(api.EventError, &p.Problem)
+		return
+	}
+	e.finish(name, v)
 }
 
 func busy(sess *session.Session) *problem {

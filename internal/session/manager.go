@@ -18,6 +18,21 @@ var ErrNotFound = errors.New("no such session")
 // ErrCapacity: the server holds its maximum number of sessions.
 var ErrCapacity = errors.New("session capacity reached")
 
+// ErrQuota: the owner holds its maximum number of sessions.
+var ErrQuota = errors.New("session quota reached")
+
+// Request describes a session to create.
+type Request struct {
+	Limits sandbox.Limits
+	// TTL is the idle time after which the session expires (0: the
+	// default).
+	TTL time.Duration
+	// Owner is the tenant the session belongs to; Quota, when positive,
+	// is how many live sessions one owner may hold.
+	Owner string
+	Quota int
+}
+
 // ManagerConfig bounds a server's sessions.
 type ManagerConfig struct {
 	MaxSessions int
@@ -45,6 +60,7 @@ type Manager struct {
 
 type entry struct {
 	s       *Session
+	owner   string
 	ttl     time.Duration
 	endedAt time.Time
 }
@@ -66,9 +82,9 @@ func NewManager(cfg ManagerConfig, l *Launcher) *Manager {
 	return m
 }
 
-// Create starts a session with the given limits and idle TTL (0: the
-// default).
-func (m *Manager) Create(ctx context.Context, limits sandbox.Limits, ttl time.Duration) (*Session, error) {
+// Create starts a session.
+func (m *Manager) Create(ctx context.Context, req Request) (*Session, error) {
+	ttl := req.TTL
 	if ttl <= 0 {
 		ttl = m.cfg.TTL
 	}
@@ -85,11 +101,15 @@ func (m *Manager) Create(ctx context.Context, limits sandbox.Limits, ttl time.Du
 		m.mu.Unlock()
 		return nil, fmt.Errorf("%w: %d sessions are open; delete one or retry later", ErrCapacity, m.cfg.MaxSessions)
 	}
+	if req.Quota > 0 && m.liveOf(req.Owner) >= req.Quota {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d sessions are open for this key, its maximum; delete one or let one expire", ErrQuota, req.Quota)
+	}
 	placeholder := newID()
-	m.sessions[placeholder] = &entry{}
+	m.sessions[placeholder] = &entry{owner: req.Owner}
 	m.mu.Unlock()
 
-	c, warm, setup, err := m.launcher.Get(ctx, limits)
+	c, warm, setup, err := m.launcher.Get(ctx, req.Limits)
 	m.mu.Lock()
 	delete(m.sessions, placeholder)
 	if err != nil {
@@ -97,13 +117,13 @@ func (m *Manager) Create(ctx context.Context, limits sandbox.Limits, ttl time.Du
 		return nil, err
 	}
 	s := New(c, m.cfg.Options)
-	s.Warm, s.SetupMS = warm, sandbox.Millis(setup)
+	s.Warm, s.SetupMS, s.Owner = warm, sandbox.Millis(setup), req.Owner
 	if m.closed {
 		m.mu.Unlock()
 		s.Close("the server is shutting down")
 		return nil, ErrCapacity
 	}
-	m.sessions[s.ID] = &entry{s: s, ttl: ttl}
+	m.sessions[s.ID] = &entry{s: s, ttl: ttl, owner: req.Owner}
 	m.mu.Unlock()
 	return s, nil
 }
@@ -117,6 +137,24 @@ func (m *Manager) live() int {
 		}
 	}
 	return n
+}
+
+// liveOf counts the live sessions of one owner.
+func (m *Manager) liveOf(owner string) int {
+	n := 0
+	for _, e := range m.sessions {
+		if e.owner == owner && (e.s == nil || e.s.Ended() == "") {
+			n++
+		}
+	}
+	return n
+}
+
+// CountOf returns how many sessions of owner hold a sandbox.
+func (m *Manager) CountOf(owner string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.liveOf(owner)
 }
 
 // Get finds a session, live or recently ended.
@@ -144,6 +182,9 @@ func (m *Manager) Delete(id string) error {
 	e.s.Close("deleted by the client")
 	return nil
 }
+
+// Max is the most sessions the manager holds at once.
+func (m *Manager) Max() int { return m.cfg.MaxSessions }
 
 // Count returns how many sessions hold a sandbox.
 func (m *Manager) Count() int {

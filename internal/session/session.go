@@ -46,6 +46,9 @@ type Session struct {
 	Created time.Time
 	Warm    bool
 	SetupMS float64
+	// Owner is the tenant the session belongs to; set before the session
+	// is published, never changed.
+	Owner string
 
 	run   sync.Mutex // held while a cell runs
 	busy  atomic.Bool

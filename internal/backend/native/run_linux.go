@@ -634,7 +634,7 @@ func (s *Sandbox) fork(cmd *exec.Cmd) (attached bool, err error) {
 	te, ok := s.group.(cgroup.ThreadEnterer)
 	if s.group == nil || s.group.Dir() != "" || !ok {
 		if err := cmd.Start(); err != nil {
-			return false, fmt.Errorf("starting sandbox init: %w", err)
+			return false, startError(err)
 		}
 		return s.group != nil && s.group.Dir() != "", nil
 	}
@@ -672,9 +672,20 @@ func (s *Sandbox) fork(cmd *exec.Cmd) (attached bool, err error) {
 	}()
 	o := <-done
 	if o.err != nil {
-		return false, fmt.Errorf("starting sandbox init: %w", o.err)
+		return false, startError(o.err)
 	}
 	return o.attached, nil
+}
+
+// startError explains a failure to clone the sandbox init. The errnos the
+// kernel gives for a refused user namespace (limit reached, disabled, too
+// deep) mean this host cannot run native sandboxes at all right now:
+// ErrUnavailable, which a configured fallback acts on.
+func startError(err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EUSERS) || errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w: starting sandbox init: the kernel refused new namespaces (user namespaces disabled or at their limit?): %v", sandbox.ErrUnavailable, err)
+	}
+	return fmt.Errorf("starting sandbox init: %w", err)
 }
 
 // seqpacketPair returns a connected pair of SOCK_SEQPACKET sockets: message
