@@ -32,7 +32,10 @@ func Parse(src []byte) (mod *Module, err error) {
 // prepare validates the encoding and translates CR and CRLF line endings
 // to LF, as CPython's tokenizer does.
 func prepare(src []byte) string {
-	src = bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))
+	bom := bytes.HasPrefix(src, []byte("\xef\xbb\xbf"))
+	if bom {
+		src = src[3:]
+	}
 	if i := bytes.IndexByte(src, 0); i >= 0 {
 		panic(&SyntaxError{Pos: offsetPos(src, i), Msg: "source code cannot contain null bytes"})
 	}
@@ -47,6 +50,7 @@ func prepare(src []byte) string {
 		}
 		panic(&SyntaxError{Pos: offsetPos(src, i), Msg: fmt.Sprintf("(unicode error) 'utf-8' codec can't decode byte 0x%02x: invalid utf-8", src[i])})
 	}
+	checkCoding(src, bom)
 	if bytes.IndexByte(src, '\r') < 0 {
 		return string(src)
 	}

@@ -9,7 +9,7 @@ in code points ("-" where CPython records no position or where 3.11's is
 not meaningful, see NOPOS and in_fstring), and the names, operators and
 decoded literal values that pyast keeps. Keep in step with corpusEntries.
 """
-import ast, hashlib, json, os, struct, sys, warnings
+import ast, hashlib, io, json, os, struct, sys, tokenize, warnings
 from multiprocessing import Pool
 
 warnings.simplefilter("ignore")
@@ -203,6 +203,11 @@ def one(path, full=False):
             rec["utf8"] = True
         except UnicodeDecodeError:
             rec["utf8"] = False
+        rec["ascii"] = src.isascii()
+        try:
+            rec["enc"] = tokenize.detect_encoding(io.BytesIO(src).readline)[0]
+        except SyntaxError:
+            rec["enc"] = "?"
         tree = ast.parse(src)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         rec["ok"] = False
