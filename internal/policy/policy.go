@@ -125,6 +125,21 @@ var strictModules = map[string]string{
 	"pkgutil":         "it finds and loads modules by name. Import modules with a plain import statement",
 	"faulthandler":    "it writes the interpreter's internals. Remove it",
 	"tracemalloc":     "it walks the interpreter's memory. Remove it",
+	// The C modules behind the ones above: the same doors, one level down.
+	"_posixsubprocess":           "it forks and executes programs directly. Do the work in Python instead",
+	"_ctypes":                    "it calls C code and reads memory directly. Use pure Python or numpy",
+	"_socket":                    "the sandbox has no network. Remove the import",
+	"_ssl":                       "the sandbox has no network. Remove the import",
+	"_pickle":                    "unpickling runs arbitrary code. Use json or csv",
+	"_imp":                       "it drives the import machinery directly. Use a plain import statement",
+	"_frozen_importlib":          "it drives the import machinery directly. Use a plain import statement",
+	"_frozen_importlib_external": "it drives the import machinery directly. Use a plain import statement",
+	"_multiprocessing":           "the sandbox limits processes; use plain loops, or numpy for speed",
+	"_posixshmem":                "it maps shared memory directly. Remove it",
+	"_signal":                    "signal handlers are the sandbox's. Remove it",
+	"_xxsubinterpreters":         "it runs code in other interpreters. Write the code directly",
+	"_interpreters":              "it runs code in other interpreters. Write the code directly",
+	"_testcapi":                  "it exposes the interpreter's C internals. Remove it",
 }
 
 // standardAllowed are the strict modules standard lets through: the kernel

@@ -540,3 +540,58 @@ func grep(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// The policy is a pre-filter, not the boundary: code that gets past strict
+// by reaching a module through another one is still contained by the
+// sandbox. Both halves are checked: strict lets it through, and it can
+// do nothing outside.
+func TestPolicyMissesAreContained(t *testing.T) {
+	st := newStack(t, options{exec: true, config: func(c *Config) {
+		c.Policy = policy.MustNew(policy.Rules{Profile: policy.Strict})
+	}})
+	code := `import tempfile
+os = tempfile._os          # os, reached without importing it
+print(sorted(os.listdir("/")))
+print(os.getuid())
+for path in ("/etc/shadow", HOST_FILE, "/proc/1/environ"):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        print(path, "opened")
+    except OSError as e:
+        print(path, type(e).__name__)
+try:
+    os.execv("/bin/sh", ["sh", "-c", "id"])
+except OSError as e:
+    print("exec", type(e).__name__)
+`
+	// A file that exists on the host, next to this test.
+	hostFile, err := filepath.Abs("defence_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code = strings.Replace(code, "HOST_FILE", fmt.Sprintf("%q", hostFile), 1)
+	res, err := st.c.Execute(ctx(t), api.ExecuteRequest{Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status == api.StatusPolicyViolation {
+		t.Fatalf("strict rejected the evasion, so this test no longer shows a miss; pick another: %+v", res.Violations)
+	}
+	lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("output %q (stderr %q)", res.Stdout, res.Stderr)
+	}
+	for _, host := range []string{"'home'", "'boot'", "'var'", "'work'", "'srv'"} {
+		if strings.Contains(lines[0], host) {
+			t.Errorf("the sandbox root shows the host's %s: %s", host, lines[0])
+		}
+	}
+	if lines[1] == "0" {
+		t.Error("the code ran as root")
+	}
+	for _, l := range lines[2:] {
+		if strings.HasSuffix(l, " opened") {
+			t.Errorf("contained code could open %s", l)
+		}
+	}
+}
