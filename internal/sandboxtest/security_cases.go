@@ -25,6 +25,7 @@ import (
 //     if containment failed (sysctl writes, host binaries), stops at the
 //     step that proves the breach (an open for writing) and does not
 //     carry out the damage.
+//
 // PythonCases are the Python-level tricks alone (also in SecurityCases):
 // the static policy's tests check which it catches, while the security
 // suite checks that the kernel contains every one of them.
