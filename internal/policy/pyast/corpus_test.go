@@ -36,6 +36,9 @@ type corpusRecord struct {
 
 // python3 finds the CPython the corpus test compares against.
 func python3(t testing.TB) string {
+	if p := os.Getenv("PYAST_PYTHON"); p != "" {
+		return p // another CPython, e.g. 3.13 with its own stdlib
+	}
 	for _, p := range []string{"python3", "/root/.pyenv/versions/3.11.7/bin/python3"} {
 		if path, err := exec.LookPath(p); err == nil {
 			return path

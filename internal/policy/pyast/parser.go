@@ -3,6 +3,7 @@ package pyast
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -1943,7 +1944,7 @@ func (p *parser) replacementField() (*FormattedValue, string) {
 	debug := ""
 	if p.kind() == tEqual {
 		p.advance()
-		debug = p.src[lb.end:p.tok().off]
+		debug = stripHashes(p.src[lb.end:p.tok().off])
 	}
 	if p.kind() == tExclamation {
 		ex := p.advance()
@@ -1970,4 +1971,26 @@ func (p *parser) replacementField() (*FormattedValue, string) {
 		fv.Conversion = 'r'
 	}
 	return fv, debug
+}
+
+// stripHashes drops "#" to the end of each line from a self-documenting
+// f-string's text. CPython 3.12+ does this naively, even to a "#" in a
+// string literal (f"{'#'=}" gives "'"), and the text must match.
+func stripHashes(s string) string {
+	if strings.IndexByte(s, '#') < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '#' {
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+			if i == len(s) {
+				break
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
