@@ -235,6 +235,16 @@ func run(o options) error {
 	}
 	args := []string{"serve", "--listen", "127.0.0.1:" + port, "--python", py.Executable,
 		"--warm-pool", strconv.Itoa(o.pool), "--max-concurrent", strconv.Itoa(o.maxConc)}
+	authDir, err := os.MkdirTemp("", "pybox-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(authDir)
+	auth, key, err := benchutil.ServerAuth(authDir)
+	if err != nil {
+		return err
+	}
+	args = append(args, auth...)
 	args = append(args, strings.Fields(o.extra)...)
 	rep.ServerArgs = append([]string{o.pybox}, args...)
 	srv, err := startServer(o.pybox, args)
@@ -243,7 +253,7 @@ func run(o options) error {
 	}
 	defer srv.kill()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
-	cl := client.New(srv.base, hc)
+	cl := client.New(srv.base, hc).WithKey(key)
 	if err := srv.waitReady(cl, o.pool, 60*time.Second); err != nil {
 		return err
 	}

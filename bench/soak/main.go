@@ -126,7 +126,13 @@ func run(o options) (bool, error) {
 	}
 	args := []string{"serve", "--debug", "--listen", "127.0.0.1:" + port, "--python", pyf[0],
 		"--warm-pool", strconv.Itoa(o.pool), "--max-concurrent", strconv.Itoa(o.maxConc),
-		"--max-sessions", strconv.Itoa(o.maxSessions), "--state-dir", o.stateDir}
+		"--max-sessions", strconv.Itoa(o.maxSessions), "--state-dir", o.stateDir,
+		"--policy", "off"} // the workload uses subprocess and sys on purpose
+	auth, key, err := benchutil.ServerAuth(o.stateDir)
+	if err != nil {
+		return false, err
+	}
+	args = append(args, auth...)
 	args = append(args, strings.Fields(o.extra)...)
 	started := time.Now()
 	srv, err := startServer(o.pybox, args)
@@ -139,11 +145,11 @@ func run(o options) (bool, error) {
 	fmt.Printf("soak: %s, nproc %d, %s, started %s\n\n", runtime.GOARCH, runtime.NumCPU(), benchutil.Kernel(), started.UTC().Format("2006-01-02 15:04:05 MST"))
 
 	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}
-	cl := client.New(srv.base, &http.Client{Transport: tr})
+	cl := client.New(srv.base, &http.Client{Transport: tr}).WithKey(key)
 	// Samples use a connection of their own that does not stay open, so
 	// that the server's fds and goroutines do not count the load's idle
 	// keep-alive connections when it settles.
-	probe := client.New(srv.base, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}})
+	probe := client.New(srv.base, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).WithKey(key)
 	if err := srv.waitHealthy(probe, o.pool, 60*time.Second); err != nil {
 		return false, err
 	}

@@ -5,9 +5,12 @@ package benchutil
 import (
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pybox-dev/pybox/internal/server"
 )
 
 // Pct is the p-th percentile of d (nearest rank, rounding down).
@@ -54,4 +57,17 @@ func Trim(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// ServerAuth prepares what pybox serve needs to start as an operator
+// would run it: an API key (returned, for the client) in a keys file and an
+// audit log, both under dir. Rate limits are off: the harnesses measure
+// the sandboxes, not the token buckets.
+func ServerAuth(dir string) (args []string, key string, err error) {
+	key, sum := server.NewKey()
+	keys := filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(keys, []byte(`[{"tenant": "bench", "sha256": "`+sum+`"}]`), 0o600); err != nil {
+		return nil, "", err
+	}
+	return []string{"--api-keys-file", keys, "--audit-dir", filepath.Join(dir, "audit"), "--rate", "0", "--session-rate", "0"}, key, nil
 }
