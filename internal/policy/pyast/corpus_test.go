@@ -207,7 +207,11 @@ func seqHash(seq []string) string {
 
 // corpusEntries renders a tree the way testdata/cpython_tree.py renders
 // CPython's; keep the two in step.
-func corpusEntries(m *Module) []string {
+func corpusEntries(m *Module) []string { return treeEntries(m, false) }
+
+// treeEntries renders every node; allPos keeps the f-string parts'
+// positions (which CPython 3.12+ records precisely).
+func treeEntries(m *Module, allPos bool) []string {
 	var out []string
 	// Nodes whose CPython 3.11 position is not meaningful; see nopos in
 	// testdata/cpython_tree.py.
@@ -218,7 +222,7 @@ func corpusEntries(m *Module) []string {
 		switch n.(type) {
 		case *Module, *Arguments, *WithItem, *Comprehension, *MatchCase:
 		default:
-			if !fparts[n] {
+			if allPos || !fparts[n] {
 				pos = fmt.Sprintf("%d:%d", n.Position().Line, n.Position().Col)
 			}
 		}

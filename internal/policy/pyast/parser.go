@@ -115,6 +115,19 @@ func (p *parser) syntaxError() {
 	p.failAt(t.pos, "invalid syntax")
 }
 
+// lastPos is where the last real token ended up: the position of the
+// newline before any dedents, which CPython reports for a missing block.
+func (p *parser) lastPos() Pos {
+	i := p.i - 1
+	for i > 0 && p.toks[i].kind == tDedent {
+		i--
+	}
+	if i < 0 {
+		return p.pos()
+	}
+	return p.toks[i].pos
+}
+
 func (p *parser) expect(k tokKind) *token {
 	if p.kind() != k {
 		switch k {
@@ -634,7 +647,6 @@ func (p *parser) typeParams() []*TypeParam {
 	}
 	lb := p.advance()
 	var tps []*TypeParam
-	seenDefault := false
 	for p.kind() != tRSqb {
 		t := p.tok()
 		tp := &TypeParam{Base: Base{t.pos}, Kind: "TypeVar"}
@@ -661,9 +673,6 @@ func (p *parser) typeParams() []*TypeParam {
 			} else {
 				tp.Default = p.expression()
 			}
-			seenDefault = true
-		} else if seenDefault {
-			p.failAt(t.pos, "non-default type parameter '%s' follows default type parameter", tp.Name)
 		}
 		tps = append(tps, tp)
 		if p.kind() != tComma {
@@ -921,7 +930,7 @@ func (p *parser) tryStmt() Stmt {
 		s.Finalbody = p.block("'finally' statement", ft.pos.Line)
 	}
 	if len(s.Handlers) == 0 && s.Finalbody == nil {
-		p.failAt(p.pos(), "expected 'except' or 'finally' block")
+		p.failAt(p.lastPos(), "expected 'except' or 'finally' block")
 	}
 	return s
 }
@@ -1204,13 +1213,9 @@ func (p *parser) mappingKey() Expr {
 	return nil
 }
 
-func (p *parser) patternString() Expr {
-	e := p.strings()
-	if _, ok := e.(*JoinedStr); ok {
-		p.failAt(e.Position(), "patterns may only match literals and attribute lookups")
-	}
-	return e
-}
+// patternString parses a string pattern. An f-string is refused only by
+// CPython's compiler, not its parser, so it is accepted here too.
+func (p *parser) patternString() Expr { return p.strings() }
 
 func isImaginary(c *Constant) bool { return c.Kind == "complex" }
 
@@ -1922,7 +1927,8 @@ func (p *parser) fstringParts(vals []Expr, sb *strBuf, end tokKind) []Expr {
 		case tLBrace:
 			fv, debug := p.replacementField()
 			if debug != "" {
-				sb.add(t.pos, debug)
+				// CPython places the text just after the '{'.
+				sb.add(Pos{t.pos.Line, t.pos.Col + 1}, debug)
 			}
 			vals = sb.flush(vals)
 			vals = append(vals, fv)

@@ -31,6 +31,8 @@ OPS = {
     "LtE": "<=", "Gt": ">", "GtE": ">=", "Is": "is", "IsNot": "is not", "In": "in",
     "NotIn": "not in",
 }
+# For 3.12+, whose f-string parts have real positions (see nopos below).
+ALLPOS = os.environ.get("PYAST_ALLPOS") == "1"
 SKIP = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
 
 
@@ -173,7 +175,7 @@ def entries(tree, src):
         n, fpart = stack.pop()
         t = type(n).__name__
         name = RENAME.get(t, t)
-        if name in NOPOS or fpart or not hasattr(n, "lineno"):
+        if name in NOPOS or (fpart and not ALLPOS) or not hasattr(n, "lineno"):
             pos = "-"
         else:
             line = lines[n.lineno - 1] if n.lineno - 1 < len(lines) else b""
@@ -232,6 +234,16 @@ def files(root):
 
 def main():
     sys.setrecursionlimit(10000)
+    if sys.argv[1] == "snippets":
+        # A JSON list of sources on stdin; one line of entries per source.
+        for src in json.load(sys.stdin):
+            try:
+                tree = ast.parse(src)
+            except SyntaxError as e:
+                print(json.dumps("ERR %d %s" % (e.lineno or 0, e.msg)))
+                continue
+            print(json.dumps(" ".join(entries(tree, src.encode("utf-8", "surrogatepass")))))
+        return
     if sys.argv[1] == "full":
         for p in sys.argv[2:]:
             print(one(p, True), flush=True)
