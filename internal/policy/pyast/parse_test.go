@@ -71,6 +71,8 @@ var treeCases = []struct{ src, want string }{
 // validSnippets must parse; each is accepted by CPython 3.13's ast.parse
 // (and 3.11's, but for the 3.12+ syntax).
 var validSnippets = []string{
+	"import a.b as c, d",
+	"x = {y for y in z}",
 	"print(*a, **k)",
 	"x = *a, *b",
 	"a, *b = c",
