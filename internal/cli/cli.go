@@ -25,6 +25,7 @@ Usage:
   pybox run [flags] (-c CODE | FILE | -) [ARGS...]   run once in a fresh sandbox
   pybox serve [flags]                               the HTTP API: one-shots and sessions
   pybox repl [flags]                                an interactive session in the terminal
+  pybox mcp [flags]                                 the tools over MCP on stdio (desktop agents, IDEs)
   pybox doctor [flags]                              which isolation layers this host offers
   pybox audit verify [--dir DIR]                    check the audit log's hash chain
   pybox key new [--tenant NAME]                     make an API key for pybox serve
@@ -47,6 +48,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stderr)
 	case "repl":
 		return cmdRepl(args[1:], stdin, stdout, stderr)
+	case "mcp":
+		return cmdMCP(args[1:], stdin, stdout, stderr)
 	case "doctor":
 		return cmdDoctor(args[1:], stdout, stderr)
 	case "audit":

@@ -57,7 +57,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 		log.Error("listening", "err", err)
 		return exitFailure
 	}
-	hs := &http.Server{Handler: st.server.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: withMCP(st.server.Handler(), mcpHandler(st, cfg, log)), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	if st.backend != nil {
 		go func() {
 			for {

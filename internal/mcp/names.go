@@ -1,0 +1,108 @@
+package mcp
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/pybox-dev/pybox/api"
+	"github.com/pybox-dev/pybox/client"
+)
+
+// names maps the session names a model chooses ("main") to pybox
+// sessions, per scope (the caller's credentials and MCP session). The
+// server still checks every use against the caller's tenant: a name can
+// only ever lead to a session of the key that made it.
+type names struct {
+	mu sync.Mutex
+	m  map[string]*named // scope + "\x00" + name
+}
+
+// named is one name's session. Its mutex is held while the session is
+// made or replaced, so that two concurrent first calls make one session.
+type named struct {
+	mu         sync.Mutex
+	id         string // "" until made, and after it ended
+	a          API    // the caller that made it, to end it with its MCP session
+	mcpSession string // fixed when the entry is made (the scope includes it)
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func checkName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("session name %q is not valid: use 1 to 64 letters, digits, '.', '_' or '-', e.g. main", name)
+	}
+	return nil
+}
+
+func (n *names) entry(scope, mcpSession, name string) *named {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := scope + "\x00" + name
+	e := n.m[k]
+	if e == nil {
+		e = &named{mcpSession: mcpSession}
+		n.m[k] = e
+	}
+	return e
+}
+
+// resolve returns the id of the named session, making it if it has none
+// (or, with fresh, ending the one it has and making another).
+func (n *names) resolve(ctx context.Context, a API, scope, mcpSession, name string, fresh bool) (id string, created bool, err error) {
+	e := n.entry(scope, mcpSession, name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.id != "" && !fresh {
+		return e.id, false, nil
+	}
+	if e.id != "" {
+		if err := a.DeleteSession(ctx, e.id); err != nil && !client.IsProblem(err, api.ProblemNotFound) {
+			return "", false, err
+		}
+		e.id = ""
+	}
+	s, err := a.CreateSession(ctx, api.CreateSessionRequest{})
+	if err != nil {
+		return "", false, err
+	}
+	e.id, e.a = s.ID, a
+	return s.ID, true, nil
+}
+
+// forget drops the name's session if it is still id.
+func (n *names) forget(scope, name, id string) {
+	e := n.entry(scope, "", name)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.id == id {
+		e.id = ""
+	}
+}
+
+// endMCPSession ends the pybox sessions made in an MCP session that is
+// over, and forgets their names.
+func (n *names) endMCPSession(mcpSession string) {
+	n.mu.Lock()
+	var ended []*named
+	for k, e := range n.m {
+		if e.mcpSession == mcpSession {
+			ended = append(ended, e)
+			delete(n.m, k)
+		}
+	}
+	n.mu.Unlock()
+	for _, e := range ended {
+		e.mu.Lock()
+		if e.id != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			e.a.DeleteSession(ctx, e.id) //nolint:errcheck // it may have expired already; the TTL ends it otherwise
+			cancel()
+			e.id = ""
+		}
+		e.mu.Unlock()
+	}
+}
