@@ -1,0 +1,406 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/pybox-dev/pybox/internal/driver"
+	"github.com/pybox-dev/pybox/internal/sandbox"
+)
+
+var _ sandbox.Backend = (*Backend)(nil)
+
+//go:embed relay.py
+var relay string
+
+// Labels on everything pybox makes. Their values are pybox's own (an
+// instance id, this host and process), never a request's.
+const (
+	labelManaged  = "pybox.managed"
+	labelInstance = "pybox.instance"
+	labelOwner    = "pybox.owner"
+	labelRuntime  = "pybox.runtime-of"
+)
+
+// Paths inside the runtime image.
+const (
+	relayPath = "/pybox/.relay.py"
+	// mainLink: the driver stores a one-shot's script at /pybox/main.py,
+	// as native has it, for multiprocessing's spawn to read again. The root
+	// is read-only, so the image holds a link from there to the
+	// sandbox's private /dev/shm.
+	mainLink   = "/pybox/main.py"
+	mainTarget = "/dev/shm/.pybox-main.py"
+)
+
+// Backend runs sandboxes as containers of one daemon. It is safe for
+// concurrent use; Close stops its event watcher.
+type Backend struct {
+	cfg      Config
+	log      *slog.Logger
+	cli      *client.Client
+	instance string // this backend's id, in every container's labels
+	owner    string // host/pid/start time of this process
+	image    string // the runtime image's id
+	seccomp  string // the SecurityOpt that installs the profile
+	layers   sandbox.Layers
+
+	mu  sync.Mutex
+	oom map[string]chan struct{} // container id → closed on an OOM event
+
+	stop context.CancelFunc
+}
+
+// New connects to the daemon, derives the runtime image from cfg.Image
+// when needed, removes containers orphaned by a pybox that is gone, and
+// starts watching OOM events. A daemon that does not answer, or a missing
+// image, is sandbox.ErrUnavailable with the fix in the message.
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	if cfg.Image == "" {
+		cfg.Image = DefaultImage
+	}
+	if cfg.UID == 0 {
+		cfg.UID = DefaultUID
+	}
+	if cfg.GID == 0 {
+		cfg.GID = cfg.UID
+	}
+	if cfg.SeccompErrno == 0 {
+		cfg.SeccompErrno = syscall.EPERM
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.UID < 0 || cfg.GID < 0 {
+		return nil, fmt.Errorf("docker backend: uid %d and gid %d must be unprivileged ids, not root", cfg.UID, cfg.GID)
+	}
+	if cfg.Runtime != "" && !validName(cfg.Runtime) {
+		return nil, fmt.Errorf("docker backend: --docker-runtime %q is not a runtime name", cfg.Runtime)
+	}
+	cli, err := Connect(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{cfg: cfg, log: cfg.Logger, cli: cli, instance: randomID(), owner: ownerLabel(), oom: map[string]chan struct{}{}}
+	if b.seccomp, err = seccompOption(int(cfg.SeccompErrno)); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := cli.Info(pctx, client.InfoOptions{})
+	if err != nil {
+		cli.Close()
+		return nil, unavailable(cli, err)
+	}
+	if cfg.Runtime != "" {
+		if _, ok := info.Info.Runtimes[cfg.Runtime]; !ok {
+			cli.Close()
+			var have []string
+			for name := range info.Info.Runtimes {
+				have = append(have, name)
+			}
+			return nil, fmt.Errorf("%w: docker backend: the daemon has no runtime %q (it has %s); install it (gVisor: runsc install) and restart dockerd",
+				sandbox.ErrUnavailable, cfg.Runtime, strings.Join(have, ", "))
+		}
+	}
+	b.layers = sandbox.Layers{
+		Backend:    "docker",
+		Namespaces: []string{"pid", "mount", "net", "ipc", "uts", "cgroup"},
+		Seccomp:    true,
+		Cgroup:     "v" + info.Info.CgroupVersion,
+		HostUID:    cfg.UID,
+	}
+	for _, opt := range info.Info.SecurityOptions {
+		switch {
+		case strings.Contains(opt, "name=rootless"):
+			b.layers.Rootless = true
+		case strings.Contains(opt, "name=userns"):
+			b.layers.Namespaces = append(b.layers.Namespaces, "user")
+		}
+	}
+	if cfg.Runtime == "runsc" {
+		b.layers.Warnings = append(b.layers.Warnings, "runtime runsc: gVisor's user-space kernel sits between the program and the host's")
+	}
+	if b.image, err = b.runtimeImage(pctx); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	b.sweep(pctx)
+	wctx, stop := context.WithCancel(context.Background())
+	b.stop = stop
+	go b.watchOOM(wctx)
+	return b, nil
+}
+
+// Connect returns a client for host ("" means DOCKER_HOST, or the default
+// socket). It does not contact the daemon.
+func Connect(host string) (*client.Client, error) {
+	opts := []client.Opt{client.FromEnv}
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	cli, err := client.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: docker backend: %v", sandbox.ErrUnavailable, err)
+	}
+	return cli, nil
+}
+
+// unavailable explains a daemon that did not answer.
+func unavailable(cli *client.Client, err error) error {
+	return fmt.Errorf("%w: docker backend: the daemon at %s does not answer (%v); start dockerd, or point DOCKER_HOST at it",
+		sandbox.ErrUnavailable, cli.DaemonHost(), err)
+}
+
+// Close stops watching events and releases the client. Sandboxes still
+// running keep their containers until they end.
+func (b *Backend) Close() error {
+	if b.stop != nil {
+		b.stop()
+	}
+	return b.cli.Close()
+}
+
+// Name implements sandbox.Backend.
+func (b *Backend) Name() string { return "docker" }
+
+// Layers reports what every container of this backend gets.
+func (b *Backend) Layers() sandbox.Layers {
+	l := b.layers
+	l.Namespaces = append([]string(nil), l.Namespaces...)
+	l.Warnings = append([]string(nil), l.Warnings...)
+	return l
+}
+
+// Image is the runtime image's id.
+func (b *Backend) Image() string { return b.image }
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand does not fail
+	return hex.EncodeToString(b[:])
+}
+
+// validName accepts what may be a runtime or an interpreter name: no
+// separators, options or spaces.
+func validName(s string) bool {
+	if s == "" || len(s) > 64 || strings.HasPrefix(s, "-") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-+", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// runtimeImage returns the id of the image sandboxes run: cfg.Image plus
+// /pybox (the relay, the driver, the one-shot script's link), made once
+// per base image and pybox build, and tagged by their hash.
+func (b *Backend) runtimeImage(ctx context.Context) (string, error) {
+	base, err := b.cli.ImageInspect(ctx, b.cfg.Image)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("%w: docker backend: image %s not found; build it with `pybox image build` (no registry needed), pull it, or set --docker-image",
+				sandbox.ErrUnavailable, b.cfg.Image)
+		}
+		return "", unavailable(b.cli, err)
+	}
+	sum := sha256.Sum256([]byte(base.ID + "\x00" + relay + "\x00" + driver.Driver + "\x00" + mainTarget))
+	tag := "pybox-runtime:" + hex.EncodeToString(sum[:8])
+	if img, err := b.cli.ImageInspect(ctx, tag); err == nil {
+		return img.ID, nil
+	}
+	b.log.Info("docker backend: deriving the runtime image", "base", b.cfg.Image, "tag", tag)
+	created, err := b.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image: base.ID, Entrypoint: []string{"/nonexistent"}, Cmd: nil, NetworkDisabled: true,
+			Labels: b.labels(),
+		},
+		HostConfig: &container.HostConfig{NetworkMode: "none"},
+	})
+	if err != nil {
+		return "", fmt.Errorf("docker backend: deriving the runtime image: %w", err)
+	}
+	defer b.cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true}) //nolint:errcheck
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Now()
+	entries := []tar.Header{
+		{Name: "pybox/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: now},
+		{Name: "pybox/.relay.py", Typeflag: tar.TypeReg, Mode: 0o444, Size: int64(len(relay)), ModTime: now},
+		{Name: "pybox/.driver.py", Typeflag: tar.TypeReg, Mode: 0o444, Size: int64(len(driver.Driver)), ModTime: now},
+		{Name: "pybox/main.py", Typeflag: tar.TypeSymlink, Linkname: mainTarget, Mode: 0o777, ModTime: now},
+	}
+	bodies := map[string]string{"pybox/.relay.py": relay, "pybox/.driver.py": driver.Driver}
+	for i := range entries {
+		if err := tw.WriteHeader(&entries[i]); err != nil {
+			return "", err
+		}
+		if body, ok := bodies[entries[i].Name]; ok {
+			tw.Write([]byte(body)) //nolint:errcheck // a bytes.Buffer
+		}
+	}
+	tw.Close()
+	if _, err := b.cli.CopyToContainer(ctx, created.ID, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf}); err != nil {
+		return "", fmt.Errorf("docker backend: deriving the runtime image: copying /pybox: %w", err)
+	}
+	res, err := b.cli.ContainerCommit(ctx, created.ID, client.ContainerCommitOptions{
+		Reference: tag, Comment: "pybox runtime image of " + b.cfg.Image,
+		Changes: []string{"LABEL " + labelRuntime + "=" + strconv.Quote(base.ID)},
+	})
+	if err != nil {
+		return "", fmt.Errorf("docker backend: deriving the runtime image: commit: %w", err)
+	}
+	return res.ID, nil
+}
+
+// labels are every container's.
+func (b *Backend) labels() map[string]string {
+	return map[string]string{labelManaged: "true", labelInstance: b.instance, labelOwner: b.owner}
+}
+
+// ownerLabel names this process so that a later pybox on the same host
+// can tell whether it is still alive: host name, pid and the pid's start
+// time (a reused pid has another).
+func ownerLabel() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), startTime(os.Getpid()))
+}
+
+// startTime is field 22 of /proc/PID/stat, or "" where there is none.
+func startTime(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(data)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		if f := strings.Fields(s[i+1:]); len(f) > 19 {
+			return f[19]
+		}
+	}
+	return ""
+}
+
+// ownerGone reports whether the owner label names a process of this host
+// that no longer runs. Containers of other hosts (a shared daemon) are left
+// to their own pybox.
+func ownerGone(owner string) bool {
+	parts := strings.Split(owner, "/")
+	host, _ := os.Hostname()
+	if len(parts) != 3 || parts[0] != host {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return false
+	}
+	return startTime(pid) != parts[2] || parts[2] == ""
+}
+
+// sweep removes pybox containers whose pybox is gone (SIGKILLed, or the
+// host restarted under a daemon that kept them).
+func (b *Backend) sweep(ctx context.Context) int {
+	list, err := b.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", labelManaged+"=true")})
+	if err != nil {
+		b.log.Warn("docker backend: listing orphaned containers", "err", err)
+		return 0
+	}
+	n := 0
+	for _, c := range list.Items {
+		if c.Labels[labelInstance] == b.instance || !ownerGone(c.Labels[labelOwner]) {
+			continue
+		}
+		if _, err := b.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			b.log.Warn("docker backend: removing an orphaned container", "id", c.ID, "err", err)
+			continue
+		}
+		n++
+	}
+	if n > 0 {
+		b.log.Info("docker backend: removed orphaned containers", "count", n)
+	}
+	return n
+}
+
+// watchOOM follows the daemon's OOM events for this backend's containers,
+// reconnecting after the daemon comes back.
+func (b *Backend) watchOOM(ctx context.Context) {
+	f := make(client.Filters).Add("type", "container").Add("event", "oom").Add("label", labelInstance+"="+b.instance)
+	for ctx.Err() == nil {
+		ev := b.cli.Events(ctx, client.EventsListOptions{Filters: f})
+	read:
+		for {
+			select {
+			case m, ok := <-ev.Messages:
+				if !ok {
+					break read
+				}
+				b.noteOOM(m.Actor.ID)
+			case err := <-ev.Err:
+				if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+					b.log.Debug("docker backend: event stream ended", "err", err)
+				}
+				break read
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (b *Backend) noteOOM(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ch, ok := b.oom[id]; ok {
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
+	}
+}
+
+// oomChan is closed when an OOM event arrives for container id.
+func (b *Backend) oomChan(id string) chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch, ok := b.oom[id]
+	if !ok {
+		ch = make(chan struct{})
+		b.oom[id] = ch
+	}
+	return ch
+}
+
+func (b *Backend) forget(id string) {
+	b.mu.Lock()
+	delete(b.oom, id)
+	b.mu.Unlock()
+}

@@ -1,0 +1,200 @@
+# pybox relay: the first process of every docker sandbox (a child of docker's
+# init), run as `python3 -I -S -B /pybox/.relay.py PYTHON`.
+#
+# A container has one channel to the host: its attached stdin, stdout and
+# stderr, which the daemon carries over the API connection. The driver
+# (driver.py) expects four: requests on fd 3, replies on fd 4, and the
+# user's stdout and stderr on fds 1 and 2. The relay makes those four pipes,
+# starts the driver on them (unchanged: what native runs), and multiplexes
+# them over the container's stdin and stdout:
+#
+#   host -> relay (stdin):  type(1) length(4, big-endian) payload
+#       D  bytes for the driver's fd 3 (its request frames)
+#       C  close the driver's fd 3 (no request follows)
+#       Q  quit: end the sandbox (EOF on stdin means the same)
+#   relay -> host (stdout): type(1) length(4) payload
+#       O, E  the user's stdout, stderr
+#       R     bytes the driver wrote to fd 4 (its reply frames)
+#       X     the driver's wait status, in decimal, once it has ended; the
+#             relay has then killed every other process of the sandbox
+#             and waits for Q, so that the host can read the container's
+#             counters (peak memory) before it goes.
+#
+# The relay is not a boundary (the container is); it runs as the sandbox's
+# user. It makes itself non-dumpable, so that the user's processes cannot
+# open its descriptors or memory through /proc, and it ignores the signals
+# a program may send its parent by mistake. A program that SIGKILLs it ends
+# its own sandbox, and the host reports that. It imports only built-in
+# modules (and ctypes, for prctl), and holds no secret.
+import os, sys, select, _signal
+
+PR_SET_DUMPABLE = 4
+CHUNK = 64 << 10
+
+
+def undumpable():
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except Exception:
+        pass  # best effort: an image without ctypes runs without it
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except InterruptedError:
+            pass
+
+
+def send(kind, payload):
+    write_all(1, kind + len(payload).to_bytes(4, "big") + payload)
+
+
+class Input:
+    """Parses the host's messages from stdin."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def messages(self, data):
+        self.buf += data
+        while len(self.buf) >= 5:
+            n = int.from_bytes(self.buf[1:5], "big")
+            if len(self.buf) < 5 + n:
+                return
+            kind, payload = bytes(self.buf[:1]), bytes(self.buf[5:5 + n])
+            del self.buf[:5 + n]
+            yield kind, payload
+
+
+def main():
+    python = sys.argv[1] if len(sys.argv) > 1 else "python3"
+    undumpable()
+    for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
+                _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM, _signal.SIGPIPE):
+        _signal.signal(sig, _signal.SIG_IGN)
+    # Keep fds 3 and 4 taken, so that the pipes land above them and the
+    # child's dup2 calls below cannot overwrite a source.
+    hold = [os.open("/dev/null", os.O_RDONLY) for _ in range(2)]
+    ctl_r, ctl_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    _signal.signal(_signal.SIGCHLD, lambda s, f: None)
+    _signal.set_wakeup_fd(wake_w)
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for s in range(1, _signal.NSIG):
+                try:
+                    _signal.signal(s, _signal.SIG_DFL)
+                except (OSError, ValueError, RuntimeError):
+                    pass
+            os.dup2(hold[0], 0)  # /dev/null: the program does not read the host's stdin
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.dup2(ctl_r, 3)
+            os.dup2(rep_w, 4)
+            os.execvp(python, [python, "-I", "-B", "-u", "/pybox/.driver.py"])
+        except BaseException as e:
+            os.write(2, ("pybox relay: starting %s: %s\n" % (python, e)).encode(errors="replace"))
+        os._exit(127)
+    for fd in hold + [ctl_r, rep_w, out_w, err_w]:
+        os.close(fd)
+
+    streams = {out_r: b"O", err_r: b"E", rep_r: b"R"}
+    inp, status = Input(), None
+    poller = select.poll()
+    for fd in list(streams) + [0, wake_r]:
+        poller.register(fd, select.POLLIN)
+
+    def forward(fd):
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return False
+        if not data:
+            poller.unregister(fd)
+            del streams[fd]
+            os.close(fd)
+            return False
+        send(streams[fd], data)
+        return True
+
+    while True:
+        try:
+            events = poller.poll()
+        except InterruptedError:
+            continue
+        for fd, ev in events:
+            if fd == wake_r:
+                try:
+                    os.read(wake_r, 512)
+                except BlockingIOError:
+                    pass
+                if status is None:
+                    try:
+                        got, ws = os.waitpid(pid, os.WNOHANG)
+                    except ChildProcessError:
+                        got, ws = pid, 0
+                    if got == pid:
+                        status = ws
+                        finish(streams, forward, status)
+            elif fd == 0:
+                data = os.read(0, CHUNK)
+                if not data:
+                    quit_now(status)
+                for kind, payload in inp.messages(data):
+                    if kind == b"Q":
+                        quit_now(status)
+                    if ctl_w is None:
+                        continue
+                    if kind == b"D":
+                        try:
+                            write_all(ctl_w, payload)
+                        except OSError:  # the driver is gone; its exit is on its way
+                            os.close(ctl_w)
+                            ctl_w = None
+                    elif kind == b"C":
+                        os.close(ctl_w)
+                        ctl_w = None
+            elif fd in streams:
+                forward(fd)
+
+
+def finish(streams, forward, status):
+    """The driver has ended: pass on what it and its children wrote, end
+    every other process of the sandbox, and report the status."""
+    for fd in list(streams):
+        os.set_blocking(fd, False)
+    drain(streams, forward)
+    try:
+        os.kill(-1, 9)  # every process we may signal, but us and pid 1
+    except OSError:
+        pass
+    drain(streams, forward)
+    send(b"X", b"%d" % status)
+
+
+def drain(streams, forward):
+    for fd in list(streams):
+        while fd in streams and forward(fd):
+            pass
+
+
+def quit_now(status):
+    if status is None:
+        try:
+            os.kill(-1, 9)
+        except OSError:
+            pass
+    os._exit(0)
+
+
+main()
