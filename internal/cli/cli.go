@@ -29,6 +29,7 @@ Usage:
   pybox doctor [flags]                              which isolation layers this host offers
   pybox audit verify [--dir DIR]                    check the audit log's hash chain
   pybox key new [--tenant NAME]                     make an API key for pybox serve
+  pybox image build [--tag T] [--with-science]      a local image for --backend docker (debootstrap)
   pybox version
 
 Run 'pybox run -h' for the flags.
@@ -56,6 +57,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdAudit(args[1:], stdout, stderr)
 	case "key":
 		return cmdKey(args[1:], stdin, stdout, stderr)
+	case "image":
+		return cmdImage(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pybox", Version)
 		return 0
