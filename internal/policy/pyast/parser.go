@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -25,10 +26,30 @@ func Parse(src []byte) (mod *Module, err error) {
 			mod, err = nil, se
 		}
 	}()
+	if len(src) > maxSource {
+		return nil, &SyntaxError{Pos: Pos{1, 1}, Msg: "source too large"}
+	}
 	s := prepare(src)
-	p := &parser{src: s, toks: tokenize(s)}
+	// The tree holds no tokens, so their buffer is reused across calls.
+	// It is not cleared: a parse reads only the tokens it wrote, and the
+	// pool drops its buffers at the next garbage collections.
+	buf := tokPool.Get().(*[]token)
+	defer func() {
+		if cap(*buf) <= maxPooledTokens {
+			tokPool.Put(buf)
+		}
+	}()
+	*buf = tokenize(s, *buf)
+	p := &parser{src: s, toks: *buf}
 	return p.module(), nil
 }
+
+const (
+	maxSource       = 1 << 30 // token offsets are int32
+	maxPooledTokens = 1 << 16
+)
+
+var tokPool = sync.Pool{New: func() any { return new([]token) }}
 
 // prepare validates the encoding and translates CR and CRLF line endings
 // to LF, as CPython's tokenizer does.
@@ -80,7 +101,67 @@ type parser struct {
 	toks  []token
 	i     int
 	depth int
+	a     arena
+	// Lists are built on these stacks and copied out at their final
+	// size: one allocation per list instead of one per doubling.
+	es []Expr
+	ss []Stmt
 }
+
+// push appends e to the expression stack and returns the stack's length
+// before it, the mark to pop back to. Callers push only after the nested
+// parse that produced e has returned.
+func (p *parser) push(e Expr) int {
+	p.es = append(p.es, e)
+	return len(p.es) - 1
+}
+
+func (p *parser) pop(mark int) []Expr {
+	if len(p.es) == mark {
+		return nil
+	}
+	out := make([]Expr, len(p.es)-mark)
+	copy(out, p.es[mark:])
+	p.es = p.es[:mark]
+	return out
+}
+
+func (p *parser) popStmts(mark int) []Stmt {
+	if len(p.ss) == mark {
+		return nil
+	}
+	out := make([]Stmt, len(p.ss)-mark)
+	copy(out, p.ss[mark:])
+	p.ss = p.ss[:mark]
+	return out
+}
+
+// arena hands out the most common nodes from slabs, cutting the number
+// of allocations per parse by about half. The tree keeps the slabs alive.
+type arena struct {
+	names  []Name
+	consts []Constant
+	attrs  []Attribute
+	calls  []Call
+	binops []BinOp
+	kws    []Keyword
+}
+
+func slab[T any](s *[]T) *T {
+	if len(*s) == cap(*s) {
+		// Chunks grow, so a rare type wastes little.
+		*s = make([]T, 0, min(2*cap(*s)+4, 128))
+	}
+	*s = (*s)[:len(*s)+1]
+	return &(*s)[len(*s)-1]
+}
+
+func (a *arena) name() *Name           { return slab(&a.names) }
+func (a *arena) constant() *Constant   { return slab(&a.consts) }
+func (a *arena) attribute() *Attribute { return slab(&a.attrs) }
+func (a *arena) call() *Call           { return slab(&a.calls) }
+func (a *arena) binOp() *BinOp         { return slab(&a.binops) }
+func (a *arena) keyword() *Keyword     { return slab(&a.kws) }
 
 func (p *parser) tok() *token   { return &p.toks[p.i] }
 func (p *parser) kind() tokKind { return p.toks[p.i].kind }
@@ -190,8 +271,9 @@ func (p *parser) speculate(f func()) (ok bool) {
 func (p *parser) module() *Module {
 	m := &Module{Base: Base{Pos{1, 1}}}
 	for p.kind() != tEOF {
-		m.Body = p.statement(m.Body)
+		p.ss = p.statement(p.ss)
 	}
+	m.Body = p.popStmts(0)
 	return m
 }
 
@@ -269,12 +351,12 @@ func (p *parser) block(what string, line int) []Stmt {
 		p.failAt(p.pos(), "expected an indented block after %s on line %d", what, line)
 	}
 	p.advance()
-	var body []Stmt
+	mark := len(p.ss)
 	for p.kind() != tDedent && p.kind() != tEOF {
-		body = p.statement(body)
+		p.ss = p.statement(p.ss)
 	}
 	p.advance()
-	return body
+	return p.popStmts(mark)
 }
 
 func (p *parser) simpleStmt() Stmt {
@@ -326,7 +408,7 @@ func (p *parser) simpleStmt() Stmt {
 		p.advance()
 		s := &Delete{Base: Base{pos}}
 		for {
-			e := p.binary(0)
+			e := p.binary()
 			p.checkTarget(e, true)
 			s.Targets = append(s.Targets, e)
 			if p.kind() != tComma {
@@ -774,7 +856,7 @@ func (p *parser) param(lambda, starAnnotation bool) *Arg {
 		p.advance()
 		if starAnnotation && p.kind() == tStar {
 			st := p.advance()
-			arg.Annotation = &Starred{Base{st.pos}, p.binary(0)}
+			arg.Annotation = &Starred{Base{st.pos}, p.binary()}
 		} else {
 			arg.Annotation = p.expression()
 		}
@@ -982,15 +1064,15 @@ func (p *parser) subjectExpr() Expr {
 		}
 		return e
 	}
-	elts := []Expr{e}
+	mark := p.push(e)
 	for p.kind() == tComma {
 		p.advance()
 		if !p.kind().canStartExpr() {
 			break
 		}
-		elts = append(elts, p.starNamedExpression())
+		p.push(p.starNamedExpression())
 	}
-	return &Tuple{Base{pos}, elts}
+	return &Tuple{Base{pos}, p.pop(mark)}
 }
 
 func (p *parser) patterns() Pattern {
@@ -1262,21 +1344,21 @@ func (p *parser) starExpressions() Expr {
 	if p.kind() != tComma {
 		return e
 	}
-	elts := []Expr{e}
+	mark := p.push(e)
 	for p.kind() == tComma {
 		p.advance()
 		if !p.kind().canStartExpr() {
 			break
 		}
-		elts = append(elts, p.starExpression())
+		p.push(p.starExpression())
 	}
-	return &Tuple{Base{pos}, elts}
+	return &Tuple{Base{pos}, p.pop(mark)}
 }
 
 func (p *parser) starExpression() Expr {
 	if p.kind() == tStar {
 		t := p.advance()
-		return &Starred{Base{t.pos}, p.binary(0)}
+		return &Starred{Base{t.pos}, p.binary()}
 	}
 	return p.expression()
 }
@@ -1284,7 +1366,7 @@ func (p *parser) starExpression() Expr {
 func (p *parser) starNamedExpression() Expr {
 	if p.kind() == tStar {
 		t := p.advance()
-		return &Starred{Base{t.pos}, p.binary(0)}
+		return &Starred{Base{t.pos}, p.binary()}
 	}
 	return p.namedExpression()
 }
@@ -1302,7 +1384,21 @@ func (p *parser) namedExpression() Expr {
 	return e
 }
 
+// endsExpr marks tokens that cannot continue an expression after an atom.
+var endsExpr = func() (e [256]bool) {
+	for _, k := range []tokKind{tComma, tRPar, tRSqb, tRBrace, tColon, tNewline, tEqual,
+		tSemi, kFor, kAsync, kElse, kAs, kFrom, tRArrow, tEOF} {
+		e[k] = true
+	}
+	return
+}()
+
 func (p *parser) expression() Expr {
+	// A lone name or number, as most arguments and elements are, needs
+	// none of the precedence levels below.
+	if k := p.kind(); (k == tName || k == tNumber) && endsExpr[p.toks[p.i+1].kind] {
+		return p.atom()
+	}
 	p.enter()
 	var e Expr
 	if p.kind() == kLambda {
@@ -1350,12 +1446,12 @@ func (p *parser) disjunction() Expr {
 	if p.kind() != kOr {
 		return e
 	}
-	vals := []Expr{e}
+	mark := p.push(e)
 	for p.kind() == kOr {
 		p.advance()
-		vals = append(vals, p.conjunction())
+		p.push(p.conjunction())
 	}
-	return &BoolOp{Base{pos}, "or", vals}
+	return &BoolOp{Base{pos}, "or", p.pop(mark)}
 }
 
 func (p *parser) conjunction() Expr {
@@ -1364,12 +1460,12 @@ func (p *parser) conjunction() Expr {
 	if p.kind() != kAnd {
 		return e
 	}
-	vals := []Expr{e}
+	mark := p.push(e)
 	for p.kind() == kAnd {
 		p.advance()
-		vals = append(vals, p.inversion())
+		p.push(p.inversion())
 	}
-	return &BoolOp{Base{pos}, "and", vals}
+	return &BoolOp{Base{pos}, "and", p.pop(mark)}
 }
 
 func (p *parser) inversion() Expr {
@@ -1385,7 +1481,7 @@ func (p *parser) inversion() Expr {
 
 func (p *parser) comparison() Expr {
 	pos := p.pos()
-	left := p.binary(0)
+	left := p.binary()
 	var c *Compare
 	for {
 		var op string
@@ -1415,7 +1511,7 @@ func (p *parser) comparison() Expr {
 			c = &Compare{Base: Base{pos}, Left: left}
 		}
 		c.Ops = append(c.Ops, op)
-		c.Comparators = append(c.Comparators, p.binary(0))
+		c.Comparators = append(c.Comparators, p.binary())
 	}
 	if c == nil {
 		return left
@@ -1437,22 +1533,30 @@ var binLevel = func() (l [256]uint8) {
 	return
 }()
 
-// binary parses the binary operators from level up: binary(0) is
-// CPython's bitwise_or.
-func (p *parser) binary(level uint8) Expr {
-	if level == 6 {
-		return p.factor()
-	}
+// binary parses CPython's bitwise_or (all binary operators but **) by
+// precedence climbing; each BinOp starts where its left operand does.
+func (p *parser) binary() Expr {
 	pos := p.pos()
-	e := p.binary(level + 1)
+	return p.climb(pos, p.factor(), 1)
+}
+
+func (p *parser) climb(pos Pos, left Expr, min uint8) Expr {
 	for n := 1; ; n++ {
 		k := p.kind()
-		if binLevel[k] != level+1 {
-			return e
+		l := binLevel[k]
+		if l == 0 || l < min {
+			return left
 		}
 		p.chain(n)
 		p.advance()
-		e = &BinOp{Base{pos}, e, opStrings[k], p.binary(level + 1)}
+		rpos := p.pos()
+		right := p.factor()
+		for l2 := binLevel[p.kind()]; l2 > l; l2 = binLevel[p.kind()] {
+			right = p.climb(rpos, right, l+1)
+		}
+		b := p.a.binOp()
+		*b = BinOp{Base{pos}, left, opStrings[k], right}
+		left = b
 	}
 }
 
@@ -1489,10 +1593,13 @@ func (p *parser) primary() Expr {
 		switch p.kind() {
 		case tDot:
 			p.advance()
-			e = &Attribute{Base{pos}, e, p.expectName().val}
+			a := p.a.attribute()
+			*a = Attribute{Base{pos}, e, p.expectName().val}
+			e = a
 		case tLPar:
 			lp := p.advance()
-			c := &Call{Base: Base{pos}, Func: e}
+			c := p.a.call()
+			*c = Call{Base: Base{pos}, Func: e}
 			c.Args, c.Keywords = p.arguments(lp.pos, true)
 			e = c
 		case tLSqb:
@@ -1508,7 +1615,8 @@ func (p *parser) primary() Expr {
 
 // arguments parses call arguments (or class bases) after the '('.
 func (p *parser) arguments(lpar Pos, genexpOK bool) ([]Expr, []*Keyword) {
-	var args []Expr
+	mark := len(p.es)
+	nargs := 0
 	var kws []*Keyword
 	seenKw, seenKwUnpack := false, false
 	for p.kind() != tRPar {
@@ -1519,7 +1627,8 @@ func (p *parser) arguments(lpar Pos, genexpOK bool) ([]Expr, []*Keyword) {
 			if seenKwUnpack {
 				p.failAt(t.pos, "iterable argument unpacking follows keyword argument unpacking")
 			}
-			args = append(args, &Starred{Base{t.pos}, p.expression()})
+			p.push(&Starred{Base{t.pos}, p.expression()})
+			nargs++
 		case t.kind == tDoubleStar:
 			p.advance()
 			kws = append(kws, &Keyword{Base{t.pos}, "", p.expression()})
@@ -1527,19 +1636,22 @@ func (p *parser) arguments(lpar Pos, genexpOK bool) ([]Expr, []*Keyword) {
 		case t.kind == tName && p.peek(1) == tEqual:
 			p.advance()
 			p.advance()
-			kws = append(kws, &Keyword{Base{t.pos}, t.val, p.expression()})
+			kw := p.a.keyword()
+			*kw = Keyword{Base{t.pos}, t.val, p.expression()}
+			kws = append(kws, kw)
 			seenKw = true
 		default:
 			e := p.namedExpression()
 			if p.isCompFor() {
-				if !genexpOK || len(args) > 0 || len(kws) > 0 {
+				if !genexpOK || nargs > 0 || len(kws) > 0 {
 					p.failAt(e.Position(), "Generator expression must be parenthesized")
 				}
 				g := &GeneratorExp{Base{lpar}, e, p.comprehension()}
 				if p.kind() != tRPar {
 					p.failAt(e.Position(), "Generator expression must be parenthesized")
 				}
-				args = append(args, g)
+				p.push(g)
+				nargs++
 				continue
 			}
 			if p.kind() == tEqual {
@@ -1550,7 +1662,8 @@ func (p *parser) arguments(lpar Pos, genexpOK bool) ([]Expr, []*Keyword) {
 			} else if seenKw {
 				p.failAt(e.Position(), "positional argument follows keyword argument")
 			}
-			args = append(args, e)
+			p.push(e)
+			nargs++
 		}
 		if p.kind() != tComma {
 			break
@@ -1558,7 +1671,7 @@ func (p *parser) arguments(lpar Pos, genexpOK bool) ([]Expr, []*Keyword) {
 		p.advance()
 	}
 	p.expect(tRPar)
-	return args, kws
+	return p.pop(mark), kws
 }
 
 func (p *parser) slices() Expr {
@@ -1567,16 +1680,16 @@ func (p *parser) slices() Expr {
 	if p.kind() != tComma && !star {
 		return first
 	}
-	elts := []Expr{first}
+	mark := p.push(first)
 	for p.kind() == tComma {
 		p.advance()
 		if p.kind() == tRSqb {
 			break
 		}
 		e, _ := p.sliceItem()
-		elts = append(elts, e)
+		p.push(e)
 	}
-	return &Tuple{Base{pos}, elts}
+	return &Tuple{Base{pos}, p.pop(mark)}
 }
 
 func (p *parser) sliceItem() (Expr, bool) {
@@ -1630,10 +1743,14 @@ func (p *parser) atom() Expr {
 	switch t.kind {
 	case tName:
 		p.advance()
-		return &Name{Base{t.pos}, t.val}
+		n := p.a.name()
+		*n = Name{Base{t.pos}, t.val}
+		return n
 	case tNumber:
 		p.advance()
-		return &Constant{Base{t.pos}, numberKind(t.val), t.val}
+		c := p.a.constant()
+		*c = Constant{Base{t.pos}, numberKind(t.val), t.val}
+		return c
 	case tString, tFStart:
 		return p.strings()
 	case kNone:
@@ -1699,16 +1816,16 @@ func (p *parser) parenAtom() Expr {
 
 // moreElts collects ", elt" items after first, up to and including end.
 func (p *parser) moreElts(first Expr, end tokKind) []Expr {
-	elts := []Expr{first}
+	mark := p.push(first)
 	for p.kind() == tComma {
 		p.advance()
 		if p.kind() == end {
 			break
 		}
-		elts = append(elts, p.starNamedExpression())
+		p.push(p.starNamedExpression())
 	}
 	p.expect(end)
-	return elts
+	return p.pop(mark)
 }
 
 func (p *parser) listAtom() Expr {
@@ -1737,7 +1854,7 @@ func (p *parser) braceAtom() Expr {
 	var key, value Expr
 	if p.kind() == tDoubleStar {
 		p.advance()
-		value = p.binary(0)
+		value = p.binary()
 		if p.isCompFor() {
 			p.failAt(pos, "dict unpacking cannot be used in dict comprehension")
 		}
@@ -1774,7 +1891,7 @@ func (p *parser) braceAtom() Expr {
 		if p.kind() == tDoubleStar {
 			p.advance()
 			d.Keys = append(d.Keys, nil)
-			d.Values = append(d.Values, p.binary(0))
+			d.Values = append(d.Values, p.binary())
 			continue
 		}
 		k := p.expression()
@@ -1816,15 +1933,15 @@ func (p *parser) starTargets() Expr {
 	if p.kind() != tComma {
 		return e
 	}
-	elts := []Expr{e}
+	mark := p.push(e)
 	for p.kind() == tComma {
 		p.advance()
 		if !p.kind().canStartExpr() {
 			break
 		}
-		elts = append(elts, p.starTarget())
+		p.push(p.starTarget())
 	}
-	return &Tuple{Base{pos}, elts}
+	return &Tuple{Base{pos}, p.pop(mark)}
 }
 
 func (p *parser) starTarget() Expr {
@@ -1835,7 +1952,7 @@ func (p *parser) starTarget() Expr {
 		}
 		return &Starred{Base{t.pos}, p.starTarget()}
 	}
-	e := p.binary(0)
+	e := p.binary()
 	p.checkTarget(e, false)
 	return e
 }
@@ -1869,7 +1986,9 @@ func (p *parser) strings() Expr {
 	first := p.tok()
 	if first.kind == tString && p.peek(1) != tString && p.peek(1) != tFStart {
 		p.advance()
-		return strConst(first)
+		c := p.a.constant()
+		*c = *strConst(first)
+		return c
 	}
 	isBytes := first.kind == tString && first.bytes
 	var js *JoinedStr

@@ -52,9 +52,14 @@ type tokenizer struct {
 	atBOL      bool
 }
 
-func tokenize(src string) []token {
+// tokenize appends the tokens of src to buf.
+func tokenize(src string, buf []token) []token {
 	t := &tokenizer{src: src, line: 1, indents: []int{0}, altIndents: []int{0}, atBOL: true}
-	t.toks = make([]token, 0, len(src)/4+16)
+	// Real code has about one token per three bytes.
+	if n := len(src)/3 + 16; cap(buf) < n {
+		buf = make([]token, 0, n)
+	}
+	t.toks = buf[:0]
 	t.scanASCII()
 	for t.step() {
 	}
@@ -89,7 +94,7 @@ func (t *tokenizer) fail(p Pos, format string, args ...any) {
 }
 
 func (t *tokenizer) emit(k tokKind, off, end int, val string) {
-	t.toks = append(t.toks, token{kind: k, pos: t.posAt(off), off: off, end: end, val: val})
+	t.toks = append(t.toks, token{kind: k, pos: t.posAt(off), off: int32(off), end: int32(end), val: val})
 }
 
 func (t *tokenizer) step() bool {
@@ -298,11 +303,9 @@ func (t *tokenizer) name() {
 	}
 	t.i = j
 	if ascii {
-		if c := word[0]; j-start >= 2 && j-start <= 8 && (c >= 'a' && c <= 'y' || c == 'F' || c == 'N' || c == 'T') {
-			if k, ok := keywords[word]; ok {
-				t.emit(k, start, j, word)
-				return
-			}
+		if k := keyword(word); k != tName {
+			t.emit(k, start, j, word)
+			return
 		}
 		t.emit(tName, start, j, word)
 		return
@@ -512,7 +515,7 @@ func (t *tokenizer) str(start int, raw, isBytes, f bool) {
 	if f {
 		t.modes = append(t.modes, fmode{state: stLiteral, quote: q, triple: triple, raw: raw, start: pos})
 		t.i += n
-		t.toks = append(t.toks, token{kind: tFStart, pos: pos, off: start, end: t.i, val: s[start:t.i]})
+		t.toks = append(t.toks, token{kind: tFStart, pos: pos, off: int32(start), end: int32(t.i), val: s[start:t.i]})
 		return
 	}
 	body := t.i + n
@@ -558,7 +561,7 @@ func (t *tokenizer) str(start int, raw, isBytes, f bool) {
 	if msg != "" {
 		t.fail(pos, "%s", msg)
 	}
-	t.toks = append(t.toks, token{kind: tString, bytes: isBytes, pos: pos, off: start, end: t.i, val: val})
+	t.toks = append(t.toks, token{kind: tString, bytes: isBytes, pos: pos, off: int32(start), end: int32(t.i), val: val})
 }
 
 // fstringText scans literal text of an f-string or of a format spec, up
@@ -661,7 +664,7 @@ func (t *tokenizer) middle(from, to int, pos Pos, raw bool) {
 	if msg != "" {
 		t.fail(pos, "%s", msg)
 	}
-	t.toks = append(t.toks, token{kind: tFMiddle, pos: pos, off: from, end: to, val: val})
+	t.toks = append(t.toks, token{kind: tFMiddle, pos: pos, off: int32(from), end: int32(to), val: val})
 }
 
 func (t *tokenizer) push(c byte, off int) {
