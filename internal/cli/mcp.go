@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +13,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -83,7 +83,7 @@ func cmdMCP(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer cancel()
 	log.Info("serving MCP on stdio", "warm_pool", st.settings.WarmPool, "policy", cfg.Policy)
 	err = srv.Run(ctx, &sdk.IOTransport{Reader: io.NopCloser(stdin), Writer: nopWriteCloser{stdout}})
-	if err != nil && ctx.Err() == nil && !isEOF(err) {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
 		log.Error("serving MCP", "err", err)
 		return exitFailure
 	}
@@ -98,10 +98,6 @@ func cmdMCP(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
-
-func isEOF(err error) bool {
-	return err == io.EOF || strings.Contains(err.Error(), "EOF") || strings.Contains(err.Error(), "closed")
-}
 
 // mcpHandler is the MCP endpoint of pybox serve: the tools over the
 // streamable HTTP transport, only for requests with a valid API key, each
