@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/pybox-dev/pybox/internal/backend/docker"
 	"github.com/pybox-dev/pybox/internal/config"
 )
 
@@ -85,7 +86,9 @@ func addConfigFlags(fs *flag.FlagSet) *configFlags {
 	cf := &configFlags{cfg: config.Default()}
 	c := &cf.cfg
 	fs.StringVar(&cf.file, "config", "", "JSON config file; its keys are these flag names")
-	fs.StringVar(&c.Backend, "backend", c.Backend, "isolation backend: native")
+	fs.StringVar(&c.Backend, "backend", c.Backend, "isolation backend: native, docker, auto (native, else docker), or restricted (not a sandbox)")
+	fs.StringVar(&c.DockerImage, "docker-image", c.DockerImage, "docker backend: base image with python3 (default "+docker.DefaultImage+", made by pybox image build)")
+	fs.StringVar(&c.DockerRuntime, "docker-runtime", c.DockerRuntime, "docker backend: OCI runtime, e.g. runc or runsc (gVisor); empty: the daemon's default")
 	fs.StringVar(&c.Python, "python", c.Python, "interpreter: a path or a name on PATH")
 	fs.StringVar(&c.Memory, "memory", c.Memory, "memory limit (swap is 0), e.g. 256MiB")
 	fs.Float64Var(&c.CPU, "cpu", c.CPU, "CPU quota in CPUs, e.g. 0.5")

@@ -23,7 +23,30 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, err)
 	}
 	lim, _ := cfg.Limits() // validated by resolve
-	checks := doctor.Run(context.Background(), nativeConfig(cfg, logger(false, stderr)), cfg.Python, lim)
+	ctx := context.Background()
+	log := logger(false, stderr)
+	var checks []doctor.Check
+	switch cfg.Backend {
+	case "docker":
+		checks = doctor.Docker(ctx, dockerConfig(cfg, log), lim)
+	case "auto":
+		nat := doctor.Run(ctx, nativeConfig(cfg, log), cfg.Python, lim)
+		dock := doctor.Docker(ctx, dockerConfig(cfg, log), lim)
+		choice := doctor.Choice(nat, dock)
+		if doctor.OK(nat) {
+			checks = append(nat, doctor.Demote(dock)...)
+		} else {
+			checks = append(doctor.Demote(nat), dock...)
+		}
+		checks = append(checks, choice)
+	default:
+		checks = doctor.Run(ctx, nativeConfig(cfg, log), cfg.Python, lim)
+		if cfg.Backend == "native" {
+			// Say whether docker would be there too, without failing on it.
+			dock := doctor.Docker(ctx, dockerConfig(cfg, log), lim)
+			checks = append(checks, doctor.Demote(dock[:1])...)
+		}
+	}
 	checks = append(checks, frontChecks(cfg)...)
 	doctor.Print(stdout, checks)
 	if !doctor.OK(checks) {

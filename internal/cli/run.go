@@ -20,6 +20,7 @@ import (
 
 	"github.com/pybox-dev/pybox/internal/audit"
 	"github.com/pybox-dev/pybox/internal/backend/native"
+	"github.com/pybox-dev/pybox/internal/backend/docker"
 	"github.com/pybox-dev/pybox/internal/backend/restricted"
 	"github.com/pybox-dev/pybox/internal/config"
 	"github.com/pybox-dev/pybox/internal/policy"
@@ -264,6 +265,7 @@ func logger(debug bool, w io.Writer) *slog.Logger {
 // when the configuration asks for it, restricted (no kernel isolation).
 type engine struct {
 	native     *native.Backend
+	docker     *docker.Backend
 	restricted *restricted.Backend
 	// fallback, when --fallback restricted is set, switches the engine to
 	// restricted after the native backend turned out to be unavailable.
@@ -283,12 +285,18 @@ func (e *engine) Name() string {
 	if e.restricted != nil {
 		return e.restricted.Name()
 	}
+	if e.docker != nil {
+		return e.docker.Name()
+	}
 	return e.native.Name()
 }
 
 func (e *engine) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result, error) {
 	if e.restricted != nil {
 		return e.restricted.Run(ctx, spec)
+	}
+	if e.docker != nil {
+		return e.docker.Run(ctx, spec)
 	}
 	res, err := e.native.Run(ctx, spec)
 	if errors.Is(err, sandbox.ErrUnavailable) {
@@ -319,15 +327,48 @@ func (e *engine) start() session.StartFunc {
 	if e.restricted != nil {
 		return session.Adapt(e.restricted.Start)
 	}
+	if e.docker != nil {
+		return session.Adapt(e.docker.Start)
+	}
 	return session.Adapt(e.native.Start)
 }
 
 // newBackend picks the backend. pybox never downgrades isolation on its
 // own: restricted runs only when --backend or --fallback names it, and
 // then the log (and every result's layers) says so.
+//
+// --backend docker uses the docker backend or fails; --backend auto takes
+// native where the kernel allows it, else docker, and logs why (pybox
+// doctor says the same).
 func newBackend(cfg *config.Config, log *slog.Logger) (*engine, error) {
-	if cfg.Backend == "restricted" {
+	switch cfg.Backend {
+	case "restricted":
 		return newRestricted(cfg, log, "--backend restricted")
+	case "docker":
+		d, err := docker.New(context.Background(), dockerConfig(cfg, log))
+		if err == nil {
+			return &engine{docker: d}, nil
+		}
+		if !errors.Is(err, sandbox.ErrUnavailable) || cfg.Fallback != "restricted" {
+			return nil, withFallbackHint(err)
+		}
+		return newRestricted(cfg, log, fmt.Sprintf("--fallback restricted (docker: %v)", err))
+	case "auto":
+		b, nerr := native.New(nativeConfig(cfg, log))
+		if nerr == nil {
+			log.Info("--backend auto: native")
+			return &engine{native: b}, nil
+		}
+		d, derr := docker.New(context.Background(), dockerConfig(cfg, log))
+		if derr == nil {
+			log.Warn("--backend auto: docker, as the native backend is unavailable", "native", nerr.Error())
+			return &engine{docker: d}, nil
+		}
+		err := fmt.Errorf("--backend auto: native: %v; docker: %w", nerr, derr)
+		if cfg.Fallback != "restricted" {
+			return nil, withFallbackHint(err)
+		}
+		return newRestricted(cfg, log, fmt.Sprintf("--fallback restricted (%v)", err))
 	}
 	b, err := native.New(nativeConfig(cfg, log))
 	if err == nil {
@@ -360,6 +401,15 @@ func newRestricted(cfg *config.Config, log *slog.Logger, why string) (*engine, e
 	}
 	log.Warn("restricted backend: NO kernel isolation (no namespaces, seccomp, Landlock or cgroups); rlimits and the strict policy only", "why", why)
 	return &engine{restricted: r}, nil
+}
+
+func dockerConfig(cfg *config.Config, log *slog.Logger) docker.Config {
+	return docker.Config{
+		Logger:       log,
+		Image:        cfg.DockerImage,
+		Runtime:      cfg.DockerRuntime,
+		SeccompErrno: syscall.Errno(cfg.SeccompErrno),
+	}
 }
 
 func nativeConfig(cfg *config.Config, log *slog.Logger) native.Config {

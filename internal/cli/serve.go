@@ -201,7 +201,7 @@ func newStack(cfg *config.Config, log *slog.Logger) (*stack, error) {
 	}
 	st.launcher = session.NewLauncher(start, cfg.Python, limits, pool.Config{
 		Size: settings.WarmPool, MaxAge: settings.WarmMaxAge, IdleAfter: settings.WarmIdle, MinIdle: min(1, settings.WarmPool),
-		Parallel: parallel(cfg.WarmMode),
+		Parallel: parallel(cfg.WarmMode, b.docker != nil),
 	})
 	st.sessions = session.NewManager(session.ManagerConfig{
 		MaxSessions: settings.MaxSessions, TTL: settings.SessionTTL,
@@ -248,8 +248,12 @@ func newStack(cfg *config.Config, log *slog.Logger) (*stack, error) {
 
 // parallel is how many warm sandboxes are made at once. A forked one
 // takes ~10 ms of wall time but ~2.5 ms of CPU (it mostly waits on the
-// kernel), so several in flight keep up with a burst.
-func parallel(mode string) int {
+// kernel), so several in flight keep up with a burst. A container takes
+// ~150 ms, mostly the daemon's and runc's work: two at a time.
+func parallel(mode string, docker bool) int {
+	if docker {
+		return 2
+	}
 	if mode == "fork" {
 		return 6
 	}

@@ -21,8 +21,15 @@ import (
 // Config holds every setting. Sizes are strings such as "256MiB" so that
 // the file reads like the command line.
 type Config struct {
-	// Backend is the isolation backend: "native" (the default on Linux).
+	// Backend is the isolation backend: "native" (the default on Linux),
+	// "docker" (containers through the Docker Engine API), "auto" (native
+	// where it works, else docker) or "restricted" (not a sandbox).
 	Backend string `json:"backend"`
+	// DockerImage is the docker backend's base image (anything with
+	// python3; `pybox image build` makes one), DockerRuntime its OCI
+	// runtime ("" the daemon's default, runc, or runsc for gVisor).
+	DockerImage   string `json:"docker-image"`
+	DockerRuntime string `json:"docker-runtime"`
 	// Python is the interpreter: a path or a name on PATH.
 	Python    string  `json:"python"`
 	Memory    string  `json:"memory"`
@@ -306,8 +313,18 @@ func (c *Config) Validate() error {
 	if _, err := c.Limits(); err != nil {
 		return err
 	}
-	if c.Backend != "native" && c.Backend != "restricted" {
-		return fmt.Errorf("--backend: %q is not available (this build has: native, and restricted, which is not a sandbox)", c.Backend)
+	switch c.Backend {
+	case "native", "docker", "auto", "restricted":
+	default:
+		return fmt.Errorf("--backend: %q is not available (this build has: native, docker, auto (native, else docker), and restricted, which is not a sandbox)", c.Backend)
+	}
+	if strings.ContainsAny(c.DockerImage, " \t\n\x00") || strings.HasPrefix(c.DockerImage, "-") {
+		return fmt.Errorf("--docker-image: %q is not an image reference such as python:3.12-slim", c.DockerImage)
+	}
+	switch c.DockerRuntime {
+	case "", "runc", "runsc", "crun", "kata", "kata-runtime", "youki":
+	default:
+		return fmt.Errorf("--docker-runtime: %q is not a runtime pybox knows (runc, runsc for gVisor, crun, kata, youki; empty: the daemon's default)", c.DockerRuntime)
 	}
 	if c.Fallback != "" && c.Fallback != "restricted" {
 		return fmt.Errorf("--fallback: %q is not a fallback; the only one is restricted (no kernel isolation), or leave it empty to refuse to run", c.Fallback)

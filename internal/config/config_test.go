@@ -153,7 +153,9 @@ func TestValidate(t *testing.T) {
 		wantErr string // "" means valid
 	}{
 		{"defaults", func(c *Config) {}, ""},
-		{"unknown backend", func(c *Config) { c.Backend = "docker" }, `--backend: "docker" is not available`},
+		{"unknown backend", func(c *Config) { c.Backend = "lxc" }, `--backend: "lxc" is not available`},
+		{"bad docker image", func(c *Config) { c.Backend = "docker"; c.DockerImage = "-x" }, "--docker-image"},
+		{"bad docker runtime", func(c *Config) { c.Backend = "docker"; c.DockerRuntime = "sh -c" }, "--docker-runtime"},
 		{"empty backend", func(c *Config) { c.Backend = "" }, "--backend"},
 		{"empty python", func(c *Config) { c.Python = "" }, "--python"},
 		{"python path", func(c *Config) { c.Python = "/usr/bin/python3.12" }, ""},
@@ -171,7 +173,7 @@ func TestValidate(t *testing.T) {
 		{"uid-slots overflowing int64", func(c *Config) { c.UIDSlots = 1 << 48 }, "--uid-slots"},
 		{"uid-slots max int", func(c *Config) { c.UIDSlots = math.MaxInt }, "--uid-slots"},
 		{"uid-base max int", func(c *Config) { c.UIDBase, c.UIDSlots = math.MaxInt, 1 }, "--uid-slots"},
-		{"limits checked first", func(c *Config) { c.Memory = "x"; c.Backend = "docker" }, "--memory"},
+		{"limits checked first", func(c *Config) { c.Memory = "x"; c.Backend = "lxc" }, "--memory"},
 		{"restricted backend", func(c *Config) { c.Backend = "restricted" }, ""},
 		{"fallback restricted", func(c *Config) { c.Fallback = "restricted" }, ""},
 		{"unknown fallback", func(c *Config) { c.Fallback = "none" }, `--fallback: "none" is not a fallback`},

@@ -11,35 +11,6 @@ import (
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
 
-// probe runs inside the sandbox and reports what it sees of itself.
-const probe = `import json, os
-st = {}
-for line in open("/proc/self/status"):
-    k, _, v = line.partition(":")
-    st[k] = v.strip()
-ns = {}
-for n in ("user", "pid", "mnt", "net", "ipc", "uts", "cgroup"):
-    try:
-        ns[n] = os.readlink("/proc/self/ns/" + n)
-    except OSError as e:
-        ns[n] = "error: %s" % e
-print(json.dumps({"status": st, "ns": ns, "uid": os.getuid(), "hostname": os.uname().nodename,
-  "ifaces": sorted(os.listdir("/proc/sys/net/ipv4/conf")) if os.path.exists("/proc/sys/net/ipv4/conf") else [],
-  "cgroup": open("/proc/self/cgroup").read().strip().splitlines()[-1],
-  "root": sorted(os.listdir("/")), "sys": os.path.exists("/sys/kernel")}))
-`
-
-type probeResult struct {
-	Status   map[string]string `json:"status"`
-	NS       map[string]string `json:"ns"`
-	UID      int               `json:"uid"`
-	Hostname string            `json:"hostname"`
-	Ifaces   []string          `json:"ifaces"`
-	Cgroup   string            `json:"cgroup"`
-	Root     []string          `json:"root"`
-	Sys      bool              `json:"sys"`
-}
-
 // Run builds the native backend with cfg, runs the probe with python and
 // returns one check per layer.
 func Run(ctx context.Context, cfg native.Config, python string, lim sandbox.Limits) []Check {
