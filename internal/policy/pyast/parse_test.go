@@ -226,6 +226,7 @@ var invalidSnippets = []struct {
 	src  string
 	line int
 }{
+	{"f'\\N{0{000000a}'", 1}, // found by fuzzing
 	{"x = = 1", 1},
 	{"def f(:", 1},
 	{"f() = 1", 1},

@@ -608,11 +608,17 @@ func (p *parser) importName() Stmt {
 }
 
 func (p *parser) dotted(name string) string {
+	if p.kind() != tDot {
+		return name
+	}
+	var b strings.Builder
+	b.WriteString(name)
 	for p.kind() == tDot {
 		p.advance()
-		name += "." + p.expectName().val
+		b.WriteByte('.')
+		b.WriteString(p.expectName().val)
 	}
-	return name
+	return b.String()
 }
 
 func (p *parser) importFrom() Stmt {

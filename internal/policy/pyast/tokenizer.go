@@ -44,6 +44,8 @@ type tokenizer struct {
 	line       int
 	lineStart  int
 	asciiEnd   int // offset of the first non-ASCII byte of the line, or its end
+	colOff     int // the last offset posAt converted past asciiEnd
+	col        int // its 0-based column
 	toks       []token
 	indents    []int
 	altIndents []int
@@ -67,6 +69,7 @@ func tokenize(src string, buf []token) []token {
 }
 
 func (t *tokenizer) scanASCII() {
+	t.colOff = -1
 	j := t.lineStart
 	for j < len(t.src) && t.src[j] < 0x80 && t.src[j] != '\n' {
 		j++
@@ -81,12 +84,19 @@ func (t *tokenizer) newlineAt(off int) {
 	t.scanASCII()
 }
 
-// posAt converts a byte offset on the current line to a position.
+// posAt converts a byte offset on the current line to a position. Past
+// the line's first non-ASCII byte it counts runes on from the last offset
+// it converted, so a long line costs linear time, not quadratic.
 func (t *tokenizer) posAt(off int) Pos {
 	if off <= t.asciiEnd {
 		return Pos{t.line, off - t.lineStart + 1}
 	}
-	return Pos{t.line, utf8.RuneCountInString(t.src[t.lineStart:off]) + 1}
+	if t.colOff < t.asciiEnd || t.colOff > off {
+		t.colOff, t.col = t.asciiEnd, t.asciiEnd-t.lineStart
+	}
+	t.col += utf8.RuneCountInString(t.src[t.colOff:off])
+	t.colOff = off
+	return Pos{t.line, t.col + 1}
 }
 
 func (t *tokenizer) fail(p Pos, format string, args ...any) {
@@ -580,7 +590,8 @@ func (t *tokenizer) fstringText() {
 		case c == '\\':
 			if !m.raw && j+2 < len(s) && s[j+1] == 'N' && s[j+2] == '{' {
 				k := j + 3
-				for k < len(s) && s[k] != '}' && s[k] != '\n' && s[k] != m.quote {
+				// As in CPython, a '{' ends the name and opens a field.
+				for k < len(s) && s[k] != '}' && s[k] != '{' && s[k] != '\n' && s[k] != m.quote {
 					k++
 				}
 				if k < len(s) && s[k] == '}' {

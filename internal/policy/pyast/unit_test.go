@@ -312,3 +312,18 @@ func TestEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestLinearTime: inputs that would be quadratic with naive column
+// counting or name building parse quickly (the test's own timeout is the
+// assertion; a quadratic version takes minutes).
+func TestLinearTime(t *testing.T) {
+	for _, src := range []string{
+		"x = 'ä'" + strings.Repeat(" + a", 200000),
+		"import a" + strings.Repeat(".b", 200000),
+		"x = ['ö'" + strings.Repeat(", 'ü'", 100000) + "]",
+	} {
+		if _, err := Parse([]byte(src)); err != nil && !strings.Contains(err.Error(), "too many nested") {
+			t.Errorf("%.20q...: %v", src, err)
+		}
+	}
+}
