@@ -142,10 +142,16 @@ func HTTPCaller(h http.Handler) Caller {
 func HTTPHandler(srv *sdk.Server, idle time.Duration) http.Handler {
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv },
 		&sdk.StreamableHTTPOptions{SessionTimeout: idle})
+	return withRemote(h)
+}
+
+// withRemote sets RemoteHeader to the connection's address, replacing
+// whatever the client sent.
+func withRemote(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del(RemoteHeader)
 		r.Header.Set(RemoteHeader, remoteHost(r.RemoteAddr))
-		h.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
 }
 
