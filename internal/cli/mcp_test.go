@@ -277,13 +277,11 @@ func TestMCPHTTP(t *testing.T) {
 				t.Errorf("the tenant's sessions: %v %v", sessions, err)
 			}
 			cs.Close()
-			if version != "" {
-				// The MCP session's end ends the pybox sessions it made.
-				waitUntil(t, 10*time.Second, "sessions ended with the MCP session", func() bool {
-					l, err := s.c.Sessions(ctx)
-					return err == nil && len(l) == 0
-				})
-			}
+			// The MCP session's end ends the pybox sessions it made.
+			waitUntil(t, 10*time.Second, "sessions ended with the MCP session", func() bool {
+				l, err := s.c.Sessions(ctx)
+				return err == nil && len(l) == 0
+			})
 		})
 	}
 
