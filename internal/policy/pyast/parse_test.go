@@ -71,6 +71,9 @@ var treeCases = []struct{ src, want string }{
 // validSnippets must parse; each is accepted by CPython 3.13's ast.parse
 // (and 3.11's, but for the 3.12+ syntax).
 var validSnippets = []string{
+	"if x:\n    a\n\\\n\nb\n", // a line that is only a continuation is blank (found by mutation)
+	"if x:\n    a\n\\\n    b\n",
+	"if x:\n  \\\n    a\n",
 	"import a.b as c, d",
 	"x = {y for y in z}",
 	"print(*a, **k)",
@@ -227,6 +230,8 @@ var invalidSnippets = []struct {
 	line int
 }{
 	{"f'\\N{0{000000a}'", 1}, // found by fuzzing
+	{"if x:\n    a\n  \\\nb\n", 4},
+	{"x = 1\n\\\n", 2},
 	{"x = = 1", 1},
 	{"def f(:", 1},
 	{"f() = 1", 1},

@@ -144,11 +144,11 @@ func (t *tokenizer) step() bool {
 		t.str(t.i, false, false, false)
 	case c == '\\':
 		if t.i+1 < len(s) && s[t.i+1] == '\n' {
-			t.newlineAt(t.i + 1)
-			t.i += 2
-			if t.i >= len(s) {
+			if t.i+2 >= len(s) {
 				t.fail(t.posAt(t.i), "unexpected EOF while parsing")
 			}
+			t.newlineAt(t.i + 1)
+			t.i += 2
 		} else if t.i+1 >= len(s) {
 			t.fail(t.posAt(t.i), "unexpected EOF while parsing")
 		} else {
@@ -190,7 +190,7 @@ func (t *tokenizer) eof() {
 // false when it consumed a blank or comment-only line.
 func (t *tokenizer) indentation() bool {
 	s := t.src
-	col, alt := 0, 0
+	col, alt, contCol := 0, 0, 0
 	j := t.i
 loop:
 	for ; j < len(s); j++ {
@@ -203,9 +203,26 @@ loop:
 			alt++
 		case '\f':
 			col, alt = 0, 0
+		case '\\':
+			// CPython counts on across a continuation, but the column
+			// of the first backslash, if not 0, is the indentation.
+			if j+1 >= len(s) || s[j+1] != '\n' {
+				break loop
+			}
+			if contCol == 0 {
+				contCol = col
+			}
+			if j+2 >= len(s) {
+				t.fail(t.posAt(j), "unexpected EOF while parsing")
+			}
+			t.newlineAt(j + 1)
+			j++
 		default:
 			break loop
 		}
+	}
+	if contCol != 0 {
+		col, alt = contCol, contCol
 	}
 	t.i = j
 	if j >= len(s) {
