@@ -105,7 +105,7 @@ func (nopWriteCloser) Close() error { return nil }
 func mcpHandler(st *stack, cfg *config.Config, log *slog.Logger) http.Handler {
 	h := st.server.Handler()
 	srv := mcp.NewServer(mcpOptions(st, cfg, log), mcp.HTTPCaller(h))
-	return st.server.RequireKey(mcp.HTTPHandler(srv, st.settings.SessionTTL))
+	return st.server.RequireKey(mcp.HTTPHandler(srv, st.settings.SessionTTL, st.server.TenantOf))
 }
 
 // withMCP serves /mcp with m and everything else with api. (Not a

@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pybox-dev/pybox/client"
@@ -137,12 +139,34 @@ func HTTPCaller(h http.Handler) Caller {
 }
 
 // HTTPHandler is the streamable HTTP transport of srv, to be mounted
-// behind the server's key check (server.RequireKey). Idle MCP sessions
-// close after idle, and the pybox sessions they made are ended with them.
-func HTTPHandler(srv *sdk.Server, idle time.Duration) http.Handler {
+// behind the server's key check (server.RequireKey). tenantOf names a
+// request's tenant: each MCP session is bound to the tenant that opened
+// it, so that another key cannot use or end it even if it learns its id
+// (the SDK answers 403). Idle MCP sessions close after idle, and the
+// pybox sessions they made are ended with them.
+func HTTPHandler(srv *sdk.Server, idle time.Duration, tenantOf func(*http.Request) (string, bool)) http.Handler {
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return srv },
 		&sdk.StreamableHTTPOptions{SessionTimeout: idle})
-	return withRemote(h)
+	verify := func(_ context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
+		t, ok := tenantOf(r)
+		if !ok {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: t}, nil
+	}
+	bound := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	return withRemote(bearerKey(bound))
+}
+
+// bearerKey copies an X-API-Key into Authorization, where the SDK's
+// token check looks: the server accepts either header.
+func bearerKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" && r.Header.Get("X-API-Key") != "" {
+			r.Header.Set("Authorization", "Bearer "+r.Header.Get("X-API-Key"))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // withRemote sets RemoteHeader to the connection's address, replacing

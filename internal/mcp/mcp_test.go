@@ -330,3 +330,65 @@ func TestHTTPCaller(t *testing.T) {
 		t.Errorf("remote header %q, want the connection's address", got)
 	}
 }
+
+// An MCP session over HTTP belongs to the tenant that opened it: another
+// key that learns its id can neither use nor end it.
+func TestHTTPSessionBoundToTenant(t *testing.T) {
+	f := newFake()
+	tenantOf := func(r *http.Request) (string, bool) {
+		switch r.Header.Get("Authorization") {
+		case "Bearer key-a":
+			return "a", true
+		case "Bearer key-b":
+			return "b", true
+		}
+		return "", false
+	}
+	srv := NewServer(Options{}, func(*sdk.CallToolRequest) (API, string, error) { return f, "x", nil })
+	hs := httptest.NewServer(HTTPHandler(srv, time.Minute, tenantOf))
+	defer hs.Close()
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
+	post := func(key, session, body string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, hs.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+key)
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck
+		resp.Body.Close()
+		return resp
+	}
+	resp := post("key-a", "", init)
+	id := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("initialize as a: %d, session %q", resp.StatusCode, id)
+	}
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}`
+	if r := post("key-a", id, list); r.StatusCode != http.StatusOK {
+		t.Fatalf("positive control: a uses its own session: %d", r.StatusCode)
+	}
+	if r := post("key-b", id, list); r.StatusCode != http.StatusForbidden {
+		t.Errorf("b used a's session: %d, want 403", r.StatusCode)
+	}
+	if r := post("key-x", id, list); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an unknown key: %d, want 401", r.StatusCode)
+	}
+	del, _ := http.NewRequest(http.MethodDelete, hs.URL, nil)
+	del.Header.Set("Authorization", "Bearer key-b")
+	del.Header.Set("Mcp-Session-Id", id)
+	r, err := http.DefaultClient.Do(del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusForbidden {
+		t.Errorf("b ended a's session: %d, want 403", r.StatusCode)
+	}
+}

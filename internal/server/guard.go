@@ -33,3 +33,13 @@ func (s *Server) RequireKey(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// TenantOf names the tenant of a request's API key, for a handler behind
+// RequireKey that binds its own state (MCP sessions) to the tenant.
+func (s *Server) TenantOf(r *http.Request) (string, bool) {
+	t, p := s.authenticate(r)
+	if p != nil {
+		return "", false
+	}
+	return t.Name, true
+}
