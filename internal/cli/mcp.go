@@ -29,9 +29,10 @@ const mcpUsage = `Usage: pybox mcp [flags]
 Serves pybox's tools (run_python, reset_session, list_files, read_file,
 write_file) over the Model Context Protocol on standard input and output,
 for desktop agents and IDEs. The sandboxes run in this process, with the
-same limits, policy (--policy, default strict) and audit log as pybox
-serve. Logs go to standard error. pybox serve offers the same tools over
-HTTP at /mcp.`
+limits and policy (--policy, default strict) of pybox serve, and every
+tool call goes in an audit log (default: audit-mcp next to serve's).
+Logs go to standard error. pybox serve offers the same tools over HTTP
+at /mcp.`
 
 // mcpTenant is the tenant of a `pybox mcp` process's one client, as the
 // audit log names it.
