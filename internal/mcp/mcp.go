@@ -156,7 +156,9 @@ func (t *tools) resetSession(ctx context.Context, req *sdk.CallToolRequest, in s
 	if err := checkName(in.Session); err != nil {
 		return errorResult(err.Error()), nil, nil
 	}
-	if _, _, err := t.names.resolve(ctx, a, scope, mcpSessionID(req), in.Session, true); err != nil {
+	e := t.names.lock(scope, mcpSessionID(req), in.Session)
+	defer e.use.Unlock()
+	if _, _, err := e.resolve(ctx, a, true); err != nil {
 		return problemResult(err), nil, nil
 	}
 	return textResult(fmt.Sprintf("Session %q was reset: a new sandbox with no variables and an empty workspace.", in.Session)), nil, nil
@@ -220,7 +222,7 @@ func (t *tools) writeFile(ctx context.Context, req *sdk.CallToolRequest, in writ
 }
 
 // withSession runs fn with the id of the named session, making the
-// session on first use. A session the server no longer knows (it expired)
+// session on first use; calls on one session run one at a time. A session the server no longer knows (it expired)
 // is made again and fn retried once, with a note saying so; a session
 // that ended (killed at a limit) is forgotten, so that the next call
 // starts a new one.
@@ -228,7 +230,9 @@ func (t *tools) withSession(ctx context.Context, a API, scope, mcpSession, name 
 	if err := checkName(name); err != nil {
 		return "", err
 	}
-	id, created, err := t.names.resolve(ctx, a, scope, mcpSession, name, false)
+	e := t.names.lock(scope, mcpSession, name)
+	defer e.use.Unlock()
+	id, created, err := e.resolve(ctx, a, false)
 	if err != nil {
 		return "", err
 	}
@@ -236,15 +240,15 @@ func (t *tools) withSession(ctx context.Context, a API, scope, mcpSession, name 
 	var pe *client.Error
 	switch {
 	case errors.As(err, &pe) && pe.Status == 404 && pe.Title == "Session not found" && !created:
-		t.names.forget(scope, name, id)
-		id, _, err = t.names.resolve(ctx, a, scope, mcpSession, name, false)
+		e.forget(id)
+		id, _, err = e.resolve(ctx, a, false)
 		if err != nil {
 			return "", err
 		}
 		note = fmt.Sprintf("[pybox: session %q had expired after %s without use, so this ran in a new, empty session: earlier variables and files are gone]\n", name, t.o.SessionTTL)
 		return note, fn(id)
 	case errors.As(err, &pe) && pe.Type == api.ProblemSessionEnded:
-		t.names.forget(scope, name, id)
+		e.forget(id)
 		return "", &endedError{name: name, p: pe}
 	}
 	return "", err

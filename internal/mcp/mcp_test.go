@@ -30,9 +30,12 @@ type fakeAPI struct {
 	expire   string // a session id to answer 404 for, once
 	end      string // a session id to answer 410 for
 	cell     *api.CellResult
+	running  map[string]bool // cells in flight, answered 409 as the server does
 }
 
-func newFake() *fakeAPI { return &fakeAPI{sessions: map[string]map[string][]byte{}} }
+func newFake() *fakeAPI {
+	return &fakeAPI{sessions: map[string]map[string][]byte{}, running: map[string]bool{}}
+}
 
 func (f *fakeAPI) Execute(ctx context.Context, req api.ExecuteRequest) (*api.Result, error) {
 	return &api.Result{Status: api.StatusOK, Stdout: "ran " + req.Code + "\n"}, nil
@@ -80,6 +83,17 @@ func (f *fakeAPI) Run(ctx context.Context, id string, req api.CellRequest) (*api
 	if err := f.check(id); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	if f.running[id] {
+		f.mu.Unlock()
+		return nil, &client.Error{Problem: api.Problem{Type: api.ProblemSessionBusy, Title: "Session busy", Status: 409}}
+	}
+	f.running[id] = true
+	f.mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	f.mu.Lock()
+	delete(f.running, id)
+	f.mu.Unlock()
 	if f.cell != nil {
 		return f.cell, nil
 	}
@@ -177,12 +191,15 @@ func TestDescriptions(t *testing.T) {
 func TestSessionNames(t *testing.T) {
 	f := newFake()
 	cs := connect(t, f, "a")
+	// Concurrent calls on one session queue rather than meet "busy".
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			call(t, cs, "run_python", map[string]any{"code": "1", "session": "main"})
+			if r, text := call(t, cs, "run_python", map[string]any{"code": "1", "session": "main"}); r.IsError {
+				t.Errorf("concurrent call: %s", text)
+			}
 		}()
 	}
 	wg.Wait()

@@ -20,9 +20,13 @@ type names struct {
 	m  map[string]*named // scope + "\x00" + name
 }
 
-// named is one name's session. Its mutex is held while the session is
-// made or replaced, so that two concurrent first calls make one session.
+// named is one name's session. use is held for the whole of a tool call
+// on the session, so that calls on one session queue instead of meeting
+// "session busy" (an agent may emit several tool calls at once, and the
+// SDK runs them concurrently); mu guards the fields, and is held while
+// the session is made or replaced, so that racing first uses make one.
 type named struct {
+	use        sync.Mutex
 	mu         sync.Mutex
 	id         string // "" until made, and after it ended
 	a          API    // the caller that made it, to end it with its MCP session
@@ -50,10 +54,17 @@ func (n *names) entry(scope, mcpSession, name string) *named {
 	return e
 }
 
+// lock takes the name's session for one tool call; the caller unlocks
+// e.use when the call is over.
+func (n *names) lock(scope, mcpSession, name string) *named {
+	e := n.entry(scope, mcpSession, name)
+	e.use.Lock()
+	return e
+}
+
 // resolve returns the id of the named session, making it if it has none
 // (or, with fresh, ending the one it has and making another).
-func (n *names) resolve(ctx context.Context, a API, scope, mcpSession, name string, fresh bool) (id string, created bool, err error) {
-	e := n.entry(scope, mcpSession, name)
+func (e *named) resolve(ctx context.Context, a API, fresh bool) (id string, created bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.id != "" && !fresh {
@@ -74,8 +85,7 @@ func (n *names) resolve(ctx context.Context, a API, scope, mcpSession, name stri
 }
 
 // forget drops the name's session if it is still id.
-func (n *names) forget(scope, name, id string) {
-	e := n.entry(scope, "", name)
+func (e *named) forget(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.id == id {
