@@ -40,7 +40,7 @@ func Parse(src []byte) (mod *Module, err error) {
 		}
 	}()
 	*buf = tokenize(s, *buf)
-	p := &parser{src: s, toks: *buf}
+	p := &parser{src: s, toks: *buf, es: make([]Expr, 0, 32), ss: make([]Stmt, 0, 32)}
 	return p.module(), nil
 }
 
@@ -1543,7 +1543,11 @@ var binLevel = func() (l [256]uint8) {
 // precedence climbing; each BinOp starts where its left operand does.
 func (p *parser) binary() Expr {
 	pos := p.pos()
-	return p.climb(pos, p.factor(), 1)
+	f := p.factor()
+	if binLevel[p.kind()] == 0 {
+		return f
+	}
+	return p.climb(pos, f, 1)
 }
 
 func (p *parser) climb(pos Pos, left Expr, min uint8) Expr {

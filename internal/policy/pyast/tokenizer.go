@@ -56,7 +56,8 @@ type tokenizer struct {
 
 // tokenize appends the tokens of src to buf.
 func tokenize(src string, buf []token) []token {
-	t := &tokenizer{src: src, line: 1, indents: []int{0}, altIndents: []int{0}, atBOL: true}
+	t := &tokenizer{src: src, line: 1, atBOL: true,
+		indents: make([]int, 1, 16), altIndents: make([]int, 1, 16), parens: make([]paren, 0, 16)}
 	// Real code has about one token per three bytes.
 	if n := len(src)/3 + 16; cap(buf) < n {
 		buf = make([]token, 0, n)

@@ -187,3 +187,15 @@ matrix = np.array([[1 if a == b else 0 for b in REGIONS] for a in REGIONS]) @ np
 total = sum(s.total for s in summaries.values()) or 1.0
 ratios = {k: v.total / total for k, v in summaries.items() if v.total}
 print(json.dumps({"ratios": ratios, "diag": matrix.tolist()}, indent=None)[:200])
+
+
+def describe(frame: pd.DataFrame, cols: list[str] | None = None) -> str:
+    cols = cols or [c for c in frame.columns if frame[c].dtype.kind in "if"]
+    parts = []
+    for c in cols:
+        s = frame[c]
+        parts.append(f"{c}: n={s.count()} mean={s.mean():.2f} sd={s.std():.2f} [{s.min()}, {s.max()}]")
+    return "\n".join(parts)
+
+
+print(describe(monthly))
