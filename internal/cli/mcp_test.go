@@ -219,19 +219,27 @@ func TestMCPStdio(t *testing.T) {
 	}
 }
 
-// keyTransport adds an API key to every request.
-type keyTransport struct{ key string }
+// keyTransport adds an API key to every request, as a bearer token or,
+// with xAPIKey, in X-API-Key.
+type keyTransport struct {
+	key     string
+	xAPIKey bool
+}
 
 func (k keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+k.key)
+	if k.xAPIKey {
+		r.Header.Set("X-API-Key", k.key)
+	} else {
+		r.Header.Set("Authorization", "Bearer "+k.key)
+	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 
 func connectHTTP(t *testing.T, s *serveProc, key, version string) (*sdk.ClientSession, error) {
 	t.Helper()
 	c := sdk.NewClient(&sdk.Implementation{Name: "pybox-test", Version: "1"}, nil)
-	tr := &sdk.StreamableClientTransport{Endpoint: s.url + "/mcp", HTTPClient: &http.Client{Transport: keyTransport{key}}, MaxRetries: -1}
+	tr := &sdk.StreamableClientTransport{Endpoint: s.url + "/mcp", HTTPClient: &http.Client{Transport: keyTransport{key: key}}, MaxRetries: -1}
 	return c.Connect(context.Background(), tr, &sdk.ClientSessionOptions{ProtocolVersion: version})
 }
 
@@ -284,6 +292,15 @@ func TestMCPHTTP(t *testing.T) {
 			})
 		})
 	}
+
+	// The server takes the key in X-API-Key too.
+	tr := &sdk.StreamableClientTransport{Endpoint: s.url + "/mcp", HTTPClient: &http.Client{Transport: keyTransport{key: s.key, xAPIKey: true}}, MaxRetries: -1}
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "pybox-test", Version: "1"}, nil).Connect(ctx, tr, nil)
+	if err != nil {
+		t.Fatalf("connect with X-API-Key: %v", err)
+	}
+	expectTool(t, callTool(t, cs, "run_python", map[string]any{"code": "print(2 + 2)", "session": "x"}), false, "4")
+	cs.Close()
 
 	recs := readAudit(t, s.auditDir)
 	var unauth, viaMCP int
