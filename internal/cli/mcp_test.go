@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -189,10 +190,14 @@ func TestMCPStdio(t *testing.T) {
 	if err := cs.Close(); err != nil {
 		t.Logf("close: %v", err)
 	}
-	// Closing stdin ends the process cleanly.
+	// Closing stdin ends the process cleanly, and it leaves nothing behind.
 	if cmd.ProcessState == nil || !cmd.ProcessState.Success() {
 		t.Errorf("pybox mcp exit: %v", cmd.ProcessState)
 	}
+	left := &serveProc{uidBase: 1610000000, cgroup: "pybox-test-mcp-stdio"}
+	waitUntil(t, 10*time.Second, "no sandbox left", func() bool {
+		return len(left.sandboxProcesses()) == 0 && len(left.sandboxGroups()) == 0
+	})
 	// Every tool call went through the API and is on record, as the
 	// process's one tenant, under an mcp- request id.
 	recs := readAudit(t, auditDir)
@@ -236,6 +241,29 @@ func (k keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
+// stopOnCleanup ends the server with SIGTERM when the test is over (before
+// startServer's cleanup would SIGKILL it) and checks that it left no
+// sandbox process or cgroup behind.
+func stopOnCleanup(t *testing.T, s *serveProc) {
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck
+		done := make(chan error, 1)
+		go func() { done <- s.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("pybox serve exit: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Error("pybox serve did not exit after SIGTERM")
+			return
+		}
+		waitUntil(t, 10*time.Second, "no sandbox left", func() bool {
+			return len(s.sandboxProcesses()) == 0 && len(s.sandboxGroups()) == 0
+		})
+	})
+}
+
 func connectHTTP(t *testing.T, s *serveProc, key, version string) (*sdk.ClientSession, error) {
 	t.Helper()
 	c := sdk.NewClient(&sdk.Implementation{Name: "pybox-test", Version: "1"}, nil)
@@ -245,6 +273,7 @@ func connectHTTP(t *testing.T, s *serveProc, key, version string) (*sdk.ClientSe
 
 func TestMCPHTTP(t *testing.T) {
 	s := startServer(t, 1_620_000_000, "pybox-test-mcp-http", "--policy", "strict", "--timeout", "3s")
+	stopOnCleanup(t, s)
 	ctx := context.Background()
 
 	// Without a key, or with a wrong one, /mcp answers 401 and nothing
@@ -323,6 +352,7 @@ func TestMCPHTTP(t *testing.T) {
 // The key's rate limit holds for tool calls: MCP is not a way around it.
 func TestMCPHTTPRateLimit(t *testing.T) {
 	s := startServer(t, 1_630_000_000, "pybox-test-mcp-rate", "--rate", "0.01", "--burst", "3")
+	stopOnCleanup(t, s)
 	cs, err := connectHTTP(t, s, s.key, "")
 	if err != nil {
 		t.Fatal(err)
