@@ -39,8 +39,9 @@ func Parse(src []byte) (mod *Module, err error) {
 			tokPool.Put(buf)
 		}
 	}()
-	*buf = tokenize(s, *buf)
-	p := &parser{src: s, toks: *buf, es: make([]Expr, 0, 32), ss: make([]Stmt, 0, 32)}
+	toks, vals := tokenize(s, *buf)
+	*buf = toks
+	p := &parser{src: s, toks: toks, vals: vals, es: make([]Expr, 0, 32), ss: make([]Stmt, 0, 32)}
 	return p.module(), nil
 }
 
@@ -99,6 +100,7 @@ func offsetPos(src []byte, off int) Pos {
 type parser struct {
 	src   string
 	toks  []token
+	vals  []string
 	i     int
 	depth int
 	a     arena
@@ -162,6 +164,14 @@ func (a *arena) attribute() *Attribute { return slab(&a.attrs) }
 func (a *arena) call() *Call           { return slab(&a.calls) }
 func (a *arena) binOp() *BinOp         { return slab(&a.binops) }
 func (a *arena) keyword() *Keyword     { return slab(&a.kws) }
+
+// val is a token's value: a name's identifier, a literal's decoded text.
+func (p *parser) val(t *token) string {
+	if t.vi >= 0 {
+		return p.vals[t.vi]
+	}
+	return p.src[t.off:t.end]
+}
 
 func (p *parser) tok() *token   { return &p.toks[p.i] }
 func (p *parser) kind() tokKind { return p.toks[p.i].kind }
@@ -394,7 +404,7 @@ func (p *parser) simpleStmt() Stmt {
 		p.advance()
 		var names []string
 		for {
-			names = append(names, p.expectName().val)
+			names = append(names, p.val(p.expectName()))
 			if p.kind() != tComma {
 				break
 			}
@@ -582,7 +592,7 @@ func exprName(e Expr) string {
 func (p *parser) typeAlias() Stmt {
 	t := p.advance()
 	n := p.expectName()
-	s := &TypeAlias{Base: Base{t.pos}, Name: &Name{Base{n.pos}, n.val}}
+	s := &TypeAlias{Base: Base{t.pos}, Name: &Name{Base{n.pos}, p.val(n)}}
 	s.TypeParams = p.typeParams()
 	p.expect(tEqual)
 	s.Value = p.expression()
@@ -594,10 +604,10 @@ func (p *parser) importName() Stmt {
 	s := &Import{Base: Base{t.pos}}
 	for {
 		n := p.expectName()
-		a := &Alias{Base: Base{n.pos}, Name: p.dotted(n.val)}
+		a := &Alias{Base: Base{n.pos}, Name: p.dotted(p.val(n))}
 		if p.kind() == kAs {
 			p.advance()
-			a.AsName = p.expectName().val
+			a.AsName = p.val(p.expectName())
 		}
 		s.Names = append(s.Names, a)
 		if p.kind() != tComma {
@@ -616,7 +626,7 @@ func (p *parser) dotted(name string) string {
 	for p.kind() == tDot {
 		p.advance()
 		b.WriteByte('.')
-		b.WriteString(p.expectName().val)
+		b.WriteString(p.val(p.expectName()))
 	}
 	return b.String()
 }
@@ -635,7 +645,7 @@ func (p *parser) importFrom() Stmt {
 		p.advance()
 	}
 	if p.kind() != kImport || s.Level == 0 {
-		s.Module = p.dotted(p.expectName().val)
+		s.Module = p.dotted(p.val(p.expectName()))
 	}
 	p.expect(kImport)
 	if p.kind() == tStar {
@@ -649,10 +659,10 @@ func (p *parser) importFrom() Stmt {
 	}
 	for {
 		n := p.expectName()
-		a := &Alias{Base: Base{n.pos}, Name: n.val}
+		a := &Alias{Base: Base{n.pos}, Name: p.val(n)}
 		if p.kind() == kAs {
 			p.advance()
-			a.AsName = p.expectName().val
+			a.AsName = p.val(p.expectName())
 		}
 		s.Names = append(s.Names, a)
 		if p.kind() != tComma {
@@ -701,7 +711,7 @@ func (p *parser) decorated() Stmt {
 func (p *parser) funcDef(decos []Expr, pos Pos, async bool) Stmt {
 	p.expect(kDef)
 	f := &FunctionDef{Base: Base{pos}, Async: async, Decorators: decos}
-	f.Name = p.expectName().val
+	f.Name = p.val(p.expectName())
 	f.TypeParams = p.typeParams()
 	p.expect(tLPar)
 	f.Args = p.params(false, tRPar)
@@ -718,7 +728,7 @@ func (p *parser) funcDef(decos []Expr, pos Pos, async bool) Stmt {
 func (p *parser) classDef(decos []Expr) Stmt {
 	t := p.advance()
 	c := &ClassDef{Base: Base{t.pos}, Decorators: decos}
-	c.Name = p.expectName().val
+	c.Name = p.val(p.expectName())
 	c.TypeParams = p.typeParams()
 	if p.kind() == tLPar {
 		lp := p.advance()
@@ -746,7 +756,7 @@ func (p *parser) typeParams() []*TypeParam {
 			p.advance()
 			tp.Kind = "ParamSpec"
 		}
-		tp.Name = p.expectName().val
+		tp.Name = p.val(p.expectName())
 		if p.kind() == tColon {
 			if tp.Kind != "TypeVar" {
 				p.failAt(p.pos(), "cannot use bound with %s", tp.Kind)
@@ -857,7 +867,7 @@ loop:
 
 func (p *parser) param(lambda, starAnnotation bool) *Arg {
 	t := p.expectName()
-	arg := &Arg{Base: Base{t.pos}, Name: t.val}
+	arg := &Arg{Base: Base{t.pos}, Name: p.val(t)}
 	if !lambda && p.kind() == tColon {
 		p.advance()
 		if starAnnotation && p.kind() == tStar {
@@ -993,7 +1003,7 @@ func (p *parser) tryStmt() Stmt {
 			}
 			if p.kind() == kAs {
 				p.advance()
-				h.Name = p.expectName().val
+				h.Name = p.val(p.expectName())
 			}
 		} else if star {
 			p.failAt(p.pos(), "expected one or more exception types")
@@ -1105,7 +1115,7 @@ func (p *parser) maybeStarPattern() Pattern {
 	if p.kind() == tStar {
 		t := p.advance()
 		n := p.expectName()
-		name := n.val
+		name := p.val(n)
 		if p.src[n.off:n.end] == "_" {
 			name = ""
 		}
@@ -1119,7 +1129,7 @@ func (p *parser) captureName() string {
 	if p.src[n.off:n.end] == "_" {
 		p.failAt(n.pos, "cannot use '_' as a target")
 	}
-	return n.val
+	return p.val(n)
 }
 
 func (p *parser) pattern() Pattern {
@@ -1158,11 +1168,11 @@ func (p *parser) closedPattern() Pattern {
 		return &MatchSingleton{Base{t.pos}, p.src[t.off:t.end]}
 	case tName:
 		p.advance()
-		var e Expr = &Name{Base{t.pos}, t.val}
+		var e Expr = &Name{Base{t.pos}, p.val(t)}
 		dotted := false
 		for p.kind() == tDot {
 			p.advance()
-			e = &Attribute{Base{t.pos}, e, p.expectName().val}
+			e = &Attribute{Base{t.pos}, e, p.val(p.expectName())}
 			dotted = true
 		}
 		if p.kind() == tLPar {
@@ -1174,7 +1184,7 @@ func (p *parser) closedPattern() Pattern {
 		if p.src[t.off:t.end] == "_" {
 			return &MatchAs{Base: Base{t.pos}}
 		}
-		return &MatchAs{Base: Base{t.pos}, Name: t.val}
+		return &MatchAs{Base: Base{t.pos}, Name: p.val(t)}
 	case tLPar:
 		p.advance()
 		if p.kind() == tRPar {
@@ -1232,7 +1242,7 @@ func (p *parser) classPattern(pos Pos, cls Expr) Pattern {
 		if p.kind() == tName && p.peek(1) == tEqual {
 			n := p.advance()
 			p.advance()
-			c.KwdAttrs = append(c.KwdAttrs, n.val)
+			c.KwdAttrs = append(c.KwdAttrs, p.val(n))
 			c.KwdPatterns = append(c.KwdPatterns, p.pattern())
 		} else {
 			if len(c.KwdAttrs) > 0 {
@@ -1287,13 +1297,13 @@ func (p *parser) mappingKey() Expr {
 		return p.atom()
 	case tName:
 		p.advance()
-		var e Expr = &Name{Base{t.pos}, t.val}
+		var e Expr = &Name{Base{t.pos}, p.val(t)}
 		if p.kind() != tDot {
 			p.syntaxError()
 		}
 		for p.kind() == tDot {
 			p.advance()
-			e = &Attribute{Base{t.pos}, e, p.expectName().val}
+			e = &Attribute{Base{t.pos}, e, p.val(p.expectName())}
 		}
 		return e
 	}
@@ -1316,7 +1326,7 @@ func (p *parser) signedNumber() Expr {
 			p.syntaxError()
 		}
 		p.advance()
-		return &Constant{Base{t.pos}, numberKind(t.val), t.val}
+		return &Constant{Base{t.pos}, numberKind(p.val(t)), p.val(t)}
 	}
 	var real Expr
 	var realNum *Constant
@@ -1381,7 +1391,7 @@ func (p *parser) namedExpression() Expr {
 	if p.kind() == tName && p.peek(1) == tColonEqual {
 		t := p.advance()
 		p.advance()
-		return &NamedExpr{Base{t.pos}, &Name{Base{t.pos}, t.val}, p.expression()}
+		return &NamedExpr{Base{t.pos}, &Name{Base{t.pos}, p.val(t)}, p.expression()}
 	}
 	e := p.expression()
 	if p.kind() == tColonEqual {
@@ -1604,7 +1614,7 @@ func (p *parser) primary() Expr {
 		case tDot:
 			p.advance()
 			a := p.a.attribute()
-			*a = Attribute{Base{pos}, e, p.expectName().val}
+			*a = Attribute{Base{pos}, e, p.val(p.expectName())}
 			e = a
 		case tLPar:
 			lp := p.advance()
@@ -1647,7 +1657,7 @@ func (p *parser) arguments(lpar Pos, genexpOK bool) ([]Expr, []*Keyword) {
 			p.advance()
 			p.advance()
 			kw := p.a.keyword()
-			*kw = Keyword{Base{t.pos}, t.val, p.expression()}
+			*kw = Keyword{Base{t.pos}, p.val(t), p.expression()}
 			kws = append(kws, kw)
 			seenKw = true
 		default:
@@ -1754,12 +1764,12 @@ func (p *parser) atom() Expr {
 	case tName:
 		p.advance()
 		n := p.a.name()
-		*n = Name{Base{t.pos}, t.val}
+		*n = Name{Base{t.pos}, p.val(t)}
 		return n
 	case tNumber:
 		p.advance()
 		c := p.a.constant()
-		*c = Constant{Base{t.pos}, numberKind(t.val), t.val}
+		*c = Constant{Base{t.pos}, numberKind(p.val(t)), p.val(t)}
 		return c
 	case tString, tFStart:
 		return p.strings()
@@ -1997,7 +2007,7 @@ func (p *parser) strings() Expr {
 	if first.kind == tString && p.peek(1) != tString && p.peek(1) != tFStart {
 		p.advance()
 		c := p.a.constant()
-		*c = *strConst(first)
+		*c = *p.strConst(first)
 		return c
 	}
 	isBytes := first.kind == tString && first.bytes
@@ -2009,7 +2019,7 @@ func (p *parser) strings() Expr {
 			if t.bytes != isBytes {
 				p.failAt(t.pos, "cannot mix bytes and nonbytes literals")
 			}
-			sb.add(t.pos, t.val)
+			sb.add(t.pos, p.val(t))
 			p.advance()
 		} else if t.kind == tFStart {
 			if isBytes {
@@ -2036,12 +2046,12 @@ func (p *parser) strings() Expr {
 	return js
 }
 
-func strConst(t *token) *Constant {
+func (p *parser) strConst(t *token) *Constant {
 	kind := "str"
 	if t.bytes {
 		kind = "bytes"
 	}
-	return &Constant{Base{t.pos}, kind, t.val}
+	return &Constant{Base{t.pos}, kind, p.val(t)}
 }
 
 // fstringParts parses literal parts and replacement fields up to end
@@ -2051,7 +2061,7 @@ func (p *parser) fstringParts(vals []Expr, sb *strBuf, end tokKind) []Expr {
 		t := p.tok()
 		switch t.kind {
 		case tFMiddle:
-			sb.add(t.pos, t.val)
+			sb.add(t.pos, p.val(t))
 			p.advance()
 		case tLBrace:
 			fv, debug := p.replacementField()
@@ -2084,10 +2094,10 @@ func (p *parser) replacementField() (*FormattedValue, string) {
 	if p.kind() == tExclamation {
 		ex := p.advance()
 		n := p.tok()
-		if n.kind != tName || n.off != ex.end || (n.val != "s" && n.val != "r" && n.val != "a") {
+		if n.kind != tName || n.off != ex.end || (p.val(n) != "s" && p.val(n) != "r" && p.val(n) != "a") {
 			p.failAt(n.pos, "f-string: invalid conversion character")
 		}
-		fv.Conversion = rune(n.val[0])
+		fv.Conversion = rune(p.val(n)[0])
 		p.advance()
 	}
 	if p.kind() == tColon {

@@ -103,13 +103,16 @@ const (
 )
 
 // token is one lexical token. Offsets index the tokenizer's source (after
-// newline translation); val is the decoded value where one applies.
+// newline translation); a decoded value (strings, non-ASCII names) is kept
+// in a side table.
+// Tokens hold no pointers, so the token buffer costs the garbage collector
+// nothing to scan and writing it needs no write barriers.
 type token struct {
-	kind     tokKind
-	bytes    bool // tString: a bytes literal
 	pos      Pos
 	off, end int32 // sources over 1 GiB are refused
-	val      string
+	vi       int32 // index of the value in vals, or -1: the value is src[off:end]
+	kind     tokKind
+	bytes    bool // tString: a bytes literal
 }
 
 // keyword returns the keyword kind of an ASCII word, or tName.

@@ -47,6 +47,7 @@ type tokenizer struct {
 	colOff     int // the last offset posAt converted past asciiEnd
 	col        int // its 0-based column
 	toks       []token
+	vals       []string // decoded values, indexed by token.vi
 	indents    []int
 	altIndents []int
 	parens     []paren
@@ -54,8 +55,9 @@ type tokenizer struct {
 	atBOL      bool
 }
 
-// tokenize appends the tokens of src to buf.
-func tokenize(src string, buf []token) []token {
+// tokenize appends the tokens of src to buf; vals holds their decoded
+// values.
+func tokenize(src string, buf []token) (toks []token, vals []string) {
 	t := &tokenizer{src: src, line: 1, atBOL: true,
 		indents: make([]int, 1, 16), altIndents: make([]int, 1, 16), parens: make([]paren, 0, 16)}
 	// Real code has about one token per three bytes.
@@ -63,10 +65,11 @@ func tokenize(src string, buf []token) []token {
 		buf = make([]token, 0, n)
 	}
 	t.toks = buf[:0]
+	t.vals = make([]string, 0, len(src)/32+8)
 	t.scanASCII()
 	for t.step() {
 	}
-	return t.toks
+	return t.toks, t.vals
 }
 
 func (t *tokenizer) scanASCII() {
@@ -104,8 +107,14 @@ func (t *tokenizer) fail(p Pos, format string, args ...any) {
 	panic(&SyntaxError{Pos: p, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (t *tokenizer) emit(k tokKind, off, end int, val string) {
-	t.toks = append(t.toks, token{kind: k, pos: t.posAt(off), off: int32(off), end: int32(end), val: val})
+func (t *tokenizer) emit(k tokKind, off, end int) {
+	t.toks = append(t.toks, token{kind: k, pos: t.posAt(off), off: int32(off), end: int32(end), vi: -1})
+}
+
+// emitVal appends a token whose value is not its source text.
+func (t *tokenizer) emitVal(k tokKind, pos Pos, off, end int, val string, isBytes bool) {
+	t.vals = append(t.vals, val)
+	t.toks = append(t.toks, token{kind: k, bytes: isBytes, pos: pos, off: int32(off), end: int32(end), vi: int32(len(t.vals) - 1)})
 }
 
 func (t *tokenizer) step() bool {
@@ -130,7 +139,7 @@ func (t *tokenizer) step() bool {
 		t.name()
 	case c == '\n':
 		if len(t.parens) == 0 {
-			t.emit(tNewline, t.i, t.i+1, "")
+			t.emit(tNewline, t.i, t.i+1)
 			t.atBOL = true
 		}
 		t.newlineAt(t.i)
@@ -175,14 +184,14 @@ func (t *tokenizer) eof() {
 		switch t.toks[n-1].kind {
 		case tNewline, tDedent, tIndent:
 		default:
-			t.emit(tNewline, end, end, "")
+			t.emit(tNewline, end, end)
 		}
 	}
 	for len(t.indents) > 1 {
 		t.indents = t.indents[:len(t.indents)-1]
-		t.emit(tDedent, end, end, "")
+		t.emit(tDedent, end, end)
 	}
-	t.emit(tEOF, end, end, "")
+	t.emit(tEOF, end, end)
 }
 
 // indentation measures the indentation of a new line and emits INDENT or
@@ -255,11 +264,11 @@ loop:
 		}
 		t.indents = append(t.indents, col)
 		t.altIndents = append(t.altIndents, alt)
-		t.emit(tIndent, j, j, "")
+		t.emit(tIndent, j, j)
 	default:
 		for top > 0 && col < t.indents[top] {
 			top--
-			t.emit(tDedent, j, j, "")
+			t.emit(tDedent, j, j)
 		}
 		t.indents = t.indents[:top+1]
 		t.altIndents = t.altIndents[:top+1]
@@ -332,15 +341,15 @@ func (t *tokenizer) name() {
 	t.i = j
 	if ascii {
 		if k := keyword(word); k != tName {
-			t.emit(k, start, j, word)
+			t.emit(k, start, j)
 			return
 		}
-		t.emit(tName, start, j, word)
+		t.emit(tName, start, j)
 		return
 	}
 	// Keywords are matched on the source text, as CPython does, so a
 	// non-ASCII spelling of one is a name.
-	t.emit(tName, start, j, norm.NFKC.String(word))
+	t.emitVal(tName, t.posAt(start), start, j, norm.NFKC.String(word), false)
 }
 
 func strPrefix(w string) (ok, raw, isBytes, f bool) {
@@ -425,7 +434,7 @@ func (t *tokenizer) number() {
 		}
 		t.endOfNumber(j, name)
 		t.i = j
-		t.emit(tNumber, start, j, s[start:j])
+		t.emit(tNumber, start, j)
 		return
 	}
 	zeroStart := s[j] == '0'
@@ -466,7 +475,7 @@ func (t *tokenizer) number() {
 	}
 	t.endOfNumber(j, kind)
 	t.i = j
-	t.emit(tNumber, start, j, s[start:j])
+	t.emit(tNumber, start, j)
 }
 
 // decimal consumes digits with single underscores between them.
@@ -543,7 +552,7 @@ func (t *tokenizer) str(start int, raw, isBytes, f bool) {
 	if f {
 		t.modes = append(t.modes, fmode{state: stLiteral, quote: q, triple: triple, raw: raw, start: pos})
 		t.i += n
-		t.toks = append(t.toks, token{kind: tFStart, pos: pos, off: int32(start), end: int32(t.i), val: s[start:t.i]})
+		t.toks = append(t.toks, token{kind: tFStart, pos: pos, off: int32(start), end: int32(t.i), vi: -1})
 		return
 	}
 	body := t.i + n
@@ -589,7 +598,7 @@ func (t *tokenizer) str(start int, raw, isBytes, f bool) {
 	if msg != "" {
 		t.fail(pos, "%s", msg)
 	}
-	t.toks = append(t.toks, token{kind: tString, bytes: isBytes, pos: pos, off: int32(start), end: int32(t.i), val: val})
+	t.emitVal(tString, pos, start, t.i, val, isBytes)
 }
 
 // fstringText scans literal text of an f-string or of a format spec, up
@@ -643,7 +652,7 @@ func (t *tokenizer) fstringText() {
 			if m.triple {
 				n = 3
 			}
-			t.emit(tFEnd, j, j+n, "")
+			t.emit(tFEnd, j, j+n)
 			t.modes = t.modes[:len(t.modes)-1]
 			t.i = j + n
 			return
@@ -654,7 +663,7 @@ func (t *tokenizer) fstringText() {
 			}
 			t.middle(t.i, j, pos, m.raw)
 			t.push('{', j)
-			t.emit(tLBrace, j, j+1, "")
+			t.emit(tLBrace, j, j+1)
 			t.modes = append(t.modes, fmode{state: stExpr, quote: m.quote, triple: m.triple, raw: m.raw, level: len(t.parens), start: m.start})
 			t.i = j + 1
 			return
@@ -667,7 +676,7 @@ func (t *tokenizer) fstringText() {
 				t.fail(t.posAt(j), "f-string: single '}' is not allowed")
 			}
 			t.middle(t.i, j, pos, m.raw)
-			t.emit(tRBrace, j, j+1, "")
+			t.emit(tRBrace, j, j+1)
 			t.parens = t.parens[:len(t.parens)-1]
 			t.modes = t.modes[:len(t.modes)-1]
 			t.i = j + 1
@@ -693,7 +702,7 @@ func (t *tokenizer) middle(from, to int, pos Pos, raw bool) {
 	if msg != "" {
 		t.fail(pos, "%s", msg)
 	}
-	t.toks = append(t.toks, token{kind: tFMiddle, pos: pos, off: int32(from), end: int32(to), val: val})
+	t.emitVal(tFMiddle, pos, from, to, val, false)
 }
 
 func (t *tokenizer) push(c byte, off int) {
@@ -720,12 +729,12 @@ func (t *tokenizer) op() {
 		m := &t.modes[n-1]
 		switch {
 		case c == ':':
-			t.emit(tColon, j, j+1, "")
+			t.emit(tColon, j, j+1)
 			m.state = stSpec
 			t.i++
 			return
 		case c == '}':
-			t.emit(tRBrace, j, j+1, "")
+			t.emit(tRBrace, j, j+1)
 			t.parens = t.parens[:len(t.parens)-1]
 			t.modes = t.modes[:n-1]
 			t.i++
@@ -868,6 +877,6 @@ func (t *tokenizer) op() {
 	default:
 		t.fail(t.posAt(j), "invalid syntax")
 	}
-	t.emit(k, j, j+n, "")
+	t.emit(k, j, j+n)
 	t.i = j + n
 }
