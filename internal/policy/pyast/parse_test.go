@@ -230,6 +230,7 @@ var invalidSnippets = []struct {
 	line int
 }{
 	{"f'\\N{0{000000a}'", 1}, // found by fuzzing
+	{"x = \ufdfb", 1},        // a letter, but not XID (found by fuzzing)
 	{"if x:\n    a\n  \\\nb\n", 4},
 	{"x = 1\n\\\n", 2},
 	{"x = = 1", 1},

@@ -2,6 +2,7 @@ package pyast
 
 import (
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -349,7 +350,17 @@ func (t *tokenizer) name() {
 	}
 	// Keywords are matched on the source text, as CPython does, so a
 	// non-ASCII spelling of one is a name.
-	t.emitVal(tName, t.posAt(start), start, j, norm.NFKC.String(word), false)
+	id := norm.NFKC.String(word)
+	// XID characters keep an identifier an identifier under NFKC; the
+	// letters that do not (U+FDFB becomes words with a space) are not XID.
+	for i, r := range id {
+		if !(r == '_' || r < 0x80 && identCont[r] && (i > 0 || identStart[r]) ||
+			r >= 0x80 && (i == 0 && isXIDStart(r) || i > 0 && isXIDContinue(r))) {
+			r, _ := utf8.DecodeRuneInString(word[strings.IndexFunc(word, func(r rune) bool { return r >= 0x80 }):])
+			t.fail(t.posAt(start), "invalid character '%c' (U+%04X)", r, r)
+		}
+	}
+	t.emitVal(tName, t.posAt(start), start, j, id, false)
 }
 
 func strPrefix(w string) (ok, raw, isBytes, f bool) {
