@@ -1458,7 +1458,25 @@ func (p *parser) lambda() Expr {
 
 func (p *parser) disjunction() Expr {
 	pos := p.pos()
-	e := p.conjunction()
+	var e Expr
+	switch p.kind() {
+	case kNot, tMinus, tPlus, tTilde, kAwait:
+		e = p.conjunction()
+	default:
+		// Most expressions start with a primary: parse it and apply
+		// only the operator levels that follow, not all nine.
+		e = p.primary()
+		if p.kind() == tDoubleStar {
+			e = p.power(pos, e)
+		}
+		if binLevel[p.kind()] != 0 {
+			e = p.climb(pos, e, 1)
+		}
+		e = p.comparisonRest(pos, e)
+		if p.kind() == kAnd {
+			e = p.conjunctionRest(pos, e)
+		}
+	}
 	if p.kind() != kOr {
 		return e
 	}
@@ -1476,6 +1494,10 @@ func (p *parser) conjunction() Expr {
 	if p.kind() != kAnd {
 		return e
 	}
+	return p.conjunctionRest(pos, e)
+}
+
+func (p *parser) conjunctionRest(pos Pos, e Expr) Expr {
 	mark := p.push(e)
 	for p.kind() == kAnd {
 		p.advance()
@@ -1497,7 +1519,10 @@ func (p *parser) inversion() Expr {
 
 func (p *parser) comparison() Expr {
 	pos := p.pos()
-	left := p.binary()
+	return p.comparisonRest(pos, p.binary())
+}
+
+func (p *parser) comparisonRest(pos Pos, left Expr) Expr {
 	var c *Compare
 	for {
 		var op string
@@ -1598,11 +1623,17 @@ func (p *parser) factor() Expr {
 		e = p.primary()
 	}
 	if p.kind() == tDoubleStar {
-		p.advance()
-		p.enter()
-		e = &BinOp{Base{pos}, e, "**", p.factor()}
-		p.depth--
+		e = p.power(pos, e)
 	}
+	return e
+}
+
+// power parses "** factor" after its left operand.
+func (p *parser) power(pos Pos, left Expr) Expr {
+	p.advance()
+	p.enter()
+	e := &BinOp{Base{pos}, left, "**", p.factor()}
+	p.depth--
 	return e
 }
 
