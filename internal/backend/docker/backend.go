@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,11 @@ type Backend struct {
 	image    string // the runtime image's id
 	seccomp  string // the SecurityOpt that installs the profile
 	layers   sandbox.Layers
+	// local: the daemon shares this host's file systems and processes
+	// (a unix socket, the same host name), so the host reaches a
+	// container's root and cgroup directly, and binds devDir and sysDir.
+	local          bool
+	devDir, sysDir string
 
 	mu  sync.Mutex
 	oom map[string]chan struct{} // container id → closed on an OOM event
@@ -83,6 +89,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	if cfg.GID == 0 {
 		cfg.GID = cfg.UID
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = "/var/lib/pybox/docker"
 	}
 	if cfg.SeccompErrno == 0 {
 		cfg.SeccompErrno = syscall.EPERM
@@ -137,6 +146,17 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		case strings.Contains(opt, "name=userns"):
 			b.layers.Namespaces = append(b.layers.Namespaces, "user")
 		}
+	}
+	host, _ := os.Hostname()
+	b.local = runtime.GOOS == "linux" && strings.HasPrefix(cli.DaemonHost(), "unix://") && info.Info.Name == host
+	if b.local {
+		if b.devDir, b.sysDir, err = hostDirs(cfg.StateDir); err != nil {
+			b.log.Warn("docker backend: no minimal /dev and /sys to bind; containers get tmpfs ones, with /dev/tty and /dev/ptmx", "err", err)
+			b.devDir, b.sysDir = "", ""
+		}
+	}
+	if b.devDir == "" {
+		b.layers.Warnings = append(b.layers.Warnings, "docker backend without a local minimal /dev: runc's /dev/tty and /dev/ptmx link are present (inert: no terminal, no devpts)")
 	}
 	if cfg.Runtime == "runsc" {
 		b.layers.Warnings = append(b.layers.Warnings, "runtime runsc: gVisor's user-space kernel sits between the program and the host's")
@@ -227,7 +247,9 @@ func (b *Backend) runtimeImage(ctx context.Context) (string, error) {
 		}
 		return "", unavailable(b.cli, err)
 	}
-	sum := sha256.Sum256([]byte(base.ID + "\x00" + relay + "\x00" + driver.Driver + "\x00" + mainTarget))
+	passwd := fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:%d:%d:pybox sandbox:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", b.cfg.UID, b.cfg.GID)
+	group := fmt.Sprintf("root:x:0:\nsandbox:x:%d:\nnogroup:x:65534:\n", b.cfg.GID)
+	sum := sha256.Sum256([]byte(base.ID + "\x00" + relay + "\x00" + driver.Driver + "\x00" + mainTarget + "\x00" + passwd + group))
 	tag := "pybox-runtime:" + hex.EncodeToString(sum[:8])
 	if img, err := b.cli.ImageInspect(ctx, tag); err == nil {
 		return img.ID, nil
@@ -252,8 +274,12 @@ func (b *Backend) runtimeImage(ctx context.Context) (string, error) {
 		{Name: "pybox/.relay.py", Typeflag: tar.TypeReg, Mode: 0o444, Size: int64(len(relay)), ModTime: now},
 		{Name: "pybox/.driver.py", Typeflag: tar.TypeReg, Mode: 0o444, Size: int64(len(driver.Driver)), ModTime: now},
 		{Name: "pybox/main.py", Typeflag: tar.TypeSymlink, Linkname: mainTarget, Mode: 0o777, ModTime: now},
+		// The image's own accounts are no business of the sandbox's (and
+		// look like the host's): a synthetic list, as native has.
+		{Name: "etc/passwd", Typeflag: tar.TypeReg, Mode: 0o444, Size: int64(len(passwd)), ModTime: now},
+		{Name: "etc/group", Typeflag: tar.TypeReg, Mode: 0o444, Size: int64(len(group)), ModTime: now},
 	}
-	bodies := map[string]string{"pybox/.relay.py": relay, "pybox/.driver.py": driver.Driver}
+	bodies := map[string]string{"pybox/.relay.py": relay, "pybox/.driver.py": driver.Driver, "etc/passwd": passwd, "etc/group": group}
 	for i := range entries {
 		if err := tw.WriteHeader(&entries[i]); err != nil {
 			return "", err

@@ -26,6 +26,10 @@ type Config struct {
 	SeccompErrno syscall.Errno
 	// Host overrides DOCKER_HOST (for example unix:///run/docker.sock).
 	Host string
+	// StateDir holds what a local daemon binds into every container (a
+	// minimal /dev, an empty /sys); default /var/lib/pybox/docker. It must
+	// be on a file system that allows device nodes.
+	StateDir string
 	// Logger receives debug records and teardown errors.
 	Logger *slog.Logger
 }

@@ -36,24 +36,11 @@ var maskedPaths = []string{
 	"/proc/vmallocinfo", "/proc/slabinfo", "/proc/pagetypeinfo", "/proc/zoneinfo", "/proc/buddyinfo",
 	"/proc/iomem", "/proc/ioports", "/proc/modules", "/proc/mtrr", "/proc/partitions", "/proc/diskstats",
 	"/proc/swaps", "/proc/locks", "/proc/interrupts", "/proc/softirqs", "/proc/cmdline", "/proc/config.gz",
-	"/proc/sys/kernel/random/boot_id", "/proc/self/mountinfo" + "-never", // placeholder kept out below
-	"/sys/firmware", "/sys/devices/virtual/powercap", "/sys/kernel", "/sys/module", "/sys/fs", "/sys/class",
-	"/sys/devices", "/sys/bus", "/sys/block", "/sys/dev", "/sys/hypervisor", "/sys/power",
-	"/dev/tty", "/dev/console",
+	"/proc/sys/kernel/random/boot_id",
 }
 
 // readonlyPaths are Docker's default.
 var readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"}
-
-func init() {
-	out := maskedPaths[:0]
-	for _, p := range maskedPaths {
-		if !strings.HasSuffix(p, "-never") {
-			out = append(out, p)
-		}
-	}
-	maskedPaths = out
-}
 
 // Run implements sandbox.Backend: a fresh container runs spec's code as
 // `pybox run` would, and is removed before Run returns.
@@ -153,15 +140,25 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 	c.stderr.set(stderr)
 	lifetime := max(lim.Timeout, spec.Lifetime)
 	pids := int64(lim.Pids)
-	init := true
-	tmpfsOpts := func(size int64) string {
-		return fmt.Sprintf("rw,nosuid,nodev,noexec,size=%d,mode=1777", size)
+	init := false // the relay is the init: see relay.py
+	tmpfs := map[string]string{
+		"/tmp":     fmt.Sprintf("rw,nosuid,nodev,noexec,size=%d,mode=1777", lim.TmpfsBytes),
+		"/dev/shm": fmt.Sprintf("rw,nosuid,nodev,noexec,size=%d,mode=1777", lim.TmpfsBytes),
+		// Replaces Docker's cgroup mount: nothing of the host's cgroups.
+		"/sys/fs/cgroup": "ro,nosuid,nodev,noexec,size=4k,mode=0700",
+	}
+	if b.devDir != "" {
+		mounts = append(mounts,
+			mount.Mount{Type: mount.TypeBind, Source: b.devDir, Target: "/dev", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}},
+			mount.Mount{Type: mount.TypeBind, Source: b.sysDir, Target: "/sys", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}})
+	} else {
+		tmpfs["/dev"] = "rw,dev,nosuid,noexec,size=64k,mode=755"
+		tmpfs["/sys"] = "ro,nosuid,nodev,noexec,size=4k,mode=0700"
 	}
 	hc := &container.HostConfig{
 		NetworkMode:    "none",
 		ReadonlyRootfs: true,
-		Tmpfs:          map[string]string{"/tmp": tmpfsOpts(lim.TmpfsBytes)},
-		ShmSize:        lim.TmpfsBytes,
+		Tmpfs:          tmpfs,
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges", b.seccomp},
 		IpcMode:        container.IPCModePrivate,
@@ -453,6 +450,9 @@ func (c *Container) Usage() (sandbox.Usage, error) {
 
 // hostCgroup finds the container's cgroup on this host, once.
 func (c *Container) hostCgroup() *hostCgroup {
+	if !c.b.local {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.cgTried {

@@ -315,8 +315,9 @@ type progress struct {
 	w   io.Writer
 	tty bool
 	t0  time.Time
-	// last status printed on a non-terminal, to print each once
-	last string
+	// on a non-terminal: the kinds of step printed, and when the last line was
+	seen   map[string]bool
+	lastAt time.Time
 }
 
 func (p *progress) elapsed() string { return fmt.Sprintf("[%3.0fs]", time.Since(p.t0).Seconds()) }
@@ -337,16 +338,18 @@ func (p *progress) status(format string, args ...any) {
 		fmt.Fprintf(p.w, "\r\033[K%s %s", p.elapsed(), msg)
 		return
 	}
-	// Not a terminal: one line per debootstrap phase, not per package.
-	phase := msg
-	if i := strings.IndexAny(msg, " "); i > 0 && strings.HasPrefix(msg, "debootstrap: ") {
-		rest := msg[len("debootstrap: "):]
-		if j := strings.IndexByte(rest, ' '); j > 0 {
-			phase = "debootstrap: " + rest[:j]
-		}
+	// Not a terminal: a line for each kind of step the first time it
+	// comes (debootstrap retrieves, validates, extracts, unpacks and
+	// configures hundreds of packages), and otherwise one every 10 s.
+	kind := msg
+	if rest, ok := strings.CutPrefix(msg, "debootstrap: "); ok {
+		kind, _, _ = strings.Cut(rest, " ")
 	}
-	if phase != p.last {
-		p.last = phase
+	if !p.seen[kind] || time.Since(p.lastAt) > 10*time.Second {
+		if p.seen == nil {
+			p.seen = map[string]bool{}
+		}
+		p.seen[kind], p.lastAt = true, time.Now()
 		fmt.Fprintf(p.w, "%s %s\n", p.elapsed(), msg)
 	}
 }

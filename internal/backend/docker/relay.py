@@ -1,5 +1,5 @@
-# pybox relay: the first process of every docker sandbox (a child of docker's
-# init), run as `python3 -I -S -B /pybox/.relay.py PYTHON`.
+# pybox relay: pid 1 of every docker sandbox, run as
+# `python3 -I -S -B /pybox/.relay.py PYTHON`.
 #
 # A container has one channel to the host: its attached stdin, stdout and
 # stderr, which the daemon carries over the API connection. The driver
@@ -20,12 +20,14 @@
 #             and waits for Q, so that the host can read the container's
 #             counters (peak memory) before it goes.
 #
-# The relay is not a boundary (the container is); it runs as the sandbox's
-# user. It makes itself non-dumpable, so that the user's processes cannot
-# open its descriptors or memory through /proc, and it ignores the signals
-# a program may send its parent by mistake. A program that SIGKILLs it ends
-# its own sandbox, and the host reports that. It imports only built-in
-# modules (and ctypes, for prctl), and holds no secret.
+# It is also the container's init (instead of docker-init, a host binary
+# that would be visible and readable in the sandbox): it reaps orphans, and
+# when it exits the kernel kills what is left. As pid 1 it cannot be killed
+# from inside: the kernel drops signals to a namespace's init that it has no
+# handler for, SIGKILL included. It runs as the sandbox's user, but makes
+# itself non-dumpable, so that the user's processes cannot open its
+# descriptors, memory or executable through /proc. It imports only
+# built-in modules (and ctypes, for prctl), and holds no secret.
 import os, sys, select, _signal
 
 PR_SET_DUMPABLE = 4
@@ -138,14 +140,10 @@ def main():
                     os.read(wake_r, 512)
                 except BlockingIOError:
                     pass
-                if status is None:
-                    try:
-                        got, ws = os.waitpid(pid, os.WNOHANG)
-                    except ChildProcessError:
-                        got, ws = pid, 0
-                    if got == pid:
-                        status = ws
-                        finish(streams, forward, status)
+                ended = reap(pid)
+                if status is None and ended is not None:
+                    status = ended
+                    finish(streams, forward, status)
             elif fd == 0:
                 data = os.read(0, CHUNK)
                 if not data:
@@ -168,6 +166,23 @@ def main():
                 forward(fd)
 
 
+def reap(driver):
+    """Reaps every child that has ended (orphans are ours, as pid 1);
+    returns the driver's wait status once it is among them."""
+    status = None
+    while True:
+        try:
+            got, ws = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return status
+        except InterruptedError:
+            continue
+        if got == 0:
+            return status
+        if got == driver:
+            status = ws
+
+
 def finish(streams, forward, status):
     """The driver has ended: pass on what it and its children wrote, end
     every other process of the sandbox, and report the status."""
@@ -175,7 +190,7 @@ def finish(streams, forward, status):
         os.set_blocking(fd, False)
     drain(streams, forward)
     try:
-        os.kill(-1, 9)  # every process we may signal, but us and pid 1
+        os.kill(-1, 9)  # every other process of the sandbox
     except OSError:
         pass
     drain(streams, forward)

@@ -6,9 +6,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -92,7 +99,67 @@ func generateProfile() ([]byte, error) {
 		Names: []string{"socket"}, Action: specs.ActAllow, Comment: "pybox: AF_UNIX only",
 		Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.OpEqualTo}},
 	})
+	// Some daemons (Debian's 20.10) ignore defaultErrnoRet, so every
+	// denial is spelled out with its errno: the other socket families, the
+	// namespace flags of clone, and every other system call the kernels of
+	// both architectures know.
+	out.Syscalls = append(out.Syscalls, rule{
+		Names: []string{"socket"}, Action: specs.ActErrno, Comment: "pybox: not AF_UNIX",
+		Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.OpNotEqual}},
+	})
+	for _, bit := range []uint64{unix.CLONE_NEWNS, unix.CLONE_NEWCGROUP, unix.CLONE_NEWUTS, unix.CLONE_NEWIPC, unix.CLONE_NEWUSER, unix.CLONE_NEWPID, unix.CLONE_NEWNET} {
+		out.Syscalls = append(out.Syscalls, rule{
+			Names: []string{"clone"}, Action: specs.ActErrno, Comment: "pybox: a namespace flag",
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: bit, ValueTwo: bit, Op: specs.OpMaskedEqual}},
+		})
+	}
+	handled := map[string]bool{"socket": true, "clone": true, "clone3": true}
+	for _, r := range out.Syscalls {
+		if r.Action == specs.ActAllow && len(r.Args) == 0 {
+			for _, n := range r.Names {
+				handled[n] = true
+			}
+		}
+	}
+	all, err := kernelSyscalls()
+	if err != nil {
+		return nil, err
+	}
+	var rest []string
+	for _, n := range all {
+		if !handled[n] {
+			rest = append(rest, n)
+		}
+	}
+	out.Syscalls = append(out.Syscalls, rule{Names: rest, Action: specs.ActErrno, Comment: "pybox: everything else, with pybox's errno"})
 	return json.MarshalIndent(out, "", "\t")
+}
+
+// kernelSyscalls lists the system calls of amd64 and arm64, from
+// golang.org/x/sys's tables (a dependency of the module, in the module
+// cache), sorted.
+func kernelSyscalls() ([]string, error) {
+	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "golang.org/x/sys").Output()
+	if err != nil {
+		return nil, fmt.Errorf("locating golang.org/x/sys: %w", err)
+	}
+	re := regexp.MustCompile(`(?m)^\s+SYS_([A-Z0-9_]+)\s+= \d+`)
+	seen := map[string]bool{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		data, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(dir)), "unix", "zsysnum_linux_"+arch+".go"))
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range re.FindAllStringSubmatch(string(data), -1) {
+			seen[strings.ToLower(m[1])] = true
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 // TestSeccompProfileGolden: the checked-in profile is what generateProfile
@@ -130,9 +197,20 @@ func TestSeccompProfileGolden(t *testing.T) {
 			}
 		}
 	}
+	errnoed := map[string]bool{}
+	for _, r := range p.Syscalls {
+		for _, n := range r.Names {
+			if r.Action == "SCMP_ACT_ERRNO" && len(r.Args) == 0 {
+				errnoed[n] = true
+			}
+		}
+	}
 	for _, n := range append(denied, "socket", "mount", "unshare", "setns", "clone3", "open_by_handle_at", "kexec_load", "init_module") {
 		if allowed[n] {
 			t.Errorf("%s is allowed unconditionally", n)
+		}
+		if n != "socket" && !errnoed[n] {
+			t.Errorf("%s is not denied by a rule of its own (a daemon that ignores defaultErrnoRet would answer EPERM)", n)
 		}
 	}
 	for _, n := range []string{"read", "write", "openat", "mmap", "futex", "clone", "execve", "socketpair", "wait4", "getrandom"} {
