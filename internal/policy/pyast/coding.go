@@ -2,7 +2,6 @@ package pyast
 
 import (
 	"bytes"
-	"regexp"
 	"strings"
 )
 
@@ -13,8 +12,6 @@ import (
 // pyast reads UTF-8 only; it accepts a cookie that names UTF-8, or an
 // ASCII-compatible codec when the source is pure ASCII (same decoding),
 // and refuses every other cookie.
-var codingRE = regexp.MustCompile(`^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)`)
-
 var asciiCompatible = map[string]bool{
 	"ascii": true, "usascii": true, "646": true, "latin1": true, "latin": true,
 	"l1": true, "iso88591": true, "isolatin1": true, "cp1252": true,
@@ -87,15 +84,42 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 	return b[:i], b[j:], true
 }
 
+// cookie finds a coding declaration in a line as CPython's
+// get_coding_spec does: a comment that is the only thing on the line,
+// containing "coding" followed by ':' or '=', optional blanks and a name.
 func cookie(line []byte) string {
-	if bytes.IndexByte(line, '#') < 0 {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t' || line[i] == '\f') {
+		i++
+	}
+	if i >= len(line) || line[i] != '#' {
 		return ""
 	}
-	m := codingRE.FindSubmatch(line)
-	if m == nil {
-		return ""
+	for {
+		j := bytes.Index(line[i:], []byte("coding"))
+		if j < 0 {
+			return ""
+		}
+		i += j + 6
+		if i >= len(line) || line[i] != ':' && line[i] != '=' {
+			continue
+		}
+		i++
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+		k := i
+		for k < len(line) && (isAlnum(line[k]) || line[k] == '-' || line[k] == '_' || line[k] == '.') {
+			k++
+		}
+		if k > i {
+			return string(line[i:k])
+		}
 	}
-	return string(m[1])
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 func isBlankOrComment(line []byte) bool {

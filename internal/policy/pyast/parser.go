@@ -2,6 +2,7 @@ package pyast
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -29,7 +30,7 @@ func Parse(src []byte) (mod *Module, err error) {
 	if len(src) > maxSource {
 		return nil, &SyntaxError{Pos: Pos{1, 1}, Msg: "source too large"}
 	}
-	s := prepare(src)
+	s, ascii := prepare(src)
 	// The tree holds no tokens, so their buffer is reused across calls.
 	// It is not cleared: a parse reads only the tokens it wrote, and the
 	// pool drops its buffers at the next garbage collections.
@@ -39,7 +40,7 @@ func Parse(src []byte) (mod *Module, err error) {
 			tokPool.Put(buf)
 		}
 	}()
-	toks, vals := tokenize(s, *buf)
+	toks, vals := tokenize(s, ascii, *buf)
 	*buf = toks
 	p := &parser{src: s, toks: toks, vals: vals, es: make([]Expr, 0, 32), ss: make([]Stmt, 0, 32)}
 	return p.module(), nil
@@ -53,8 +54,9 @@ const (
 var tokPool = sync.Pool{New: func() any { return new([]token) }}
 
 // prepare validates the encoding and translates CR and CRLF line endings
-// to LF, as CPython's tokenizer does.
-func prepare(src []byte) string {
+// to LF, as CPython's tokenizer does. It also reports whether the source
+// is all ASCII, when columns are simply byte offsets.
+func prepare(src []byte) (string, bool) {
 	bom := bytes.HasPrefix(src, []byte("\xef\xbb\xbf"))
 	if bom {
 		src = src[3:]
@@ -62,7 +64,8 @@ func prepare(src []byte) string {
 	if i := bytes.IndexByte(src, 0); i >= 0 {
 		panic(&SyntaxError{Pos: offsetPos(src, i), Msg: "source code cannot contain null bytes"})
 	}
-	if !utf8.Valid(src) {
+	ascii := isASCII(src)
+	if !ascii && !utf8.Valid(src) {
 		i := 0
 		for i < len(src) {
 			r, n := utf8.DecodeRune(src[i:])
@@ -75,7 +78,7 @@ func prepare(src []byte) string {
 	}
 	checkCoding(src, bom)
 	if bytes.IndexByte(src, '\r') < 0 {
-		return string(src)
+		return string(src), ascii
 	}
 	out := make([]byte, 0, len(src))
 	for i := 0; i < len(src); i++ {
@@ -88,7 +91,22 @@ func prepare(src []byte) string {
 		}
 		out = append(out, src[i])
 	}
-	return string(out)
+	return string(out), ascii
+}
+
+func isASCII(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func offsetPos(src []byte, off int) Pos {

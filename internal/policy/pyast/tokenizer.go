@@ -44,11 +44,13 @@ type tokenizer struct {
 	i          int
 	line       int
 	lineStart  int
-	asciiEnd   int // offset of the first non-ASCII byte of the line, or its end
-	colOff     int // the last offset posAt converted past asciiEnd
-	col        int // its 0-based column
-	toks       []token
+	asciiEnd   int     // offset of the first non-ASCII byte of the line, or its end
+	colOff     int     // the last offset posAt converted past asciiEnd
+	col        int     // its 0-based column
+	toks       []token // written up to n; storing by index, not append, keeps write barriers off the hot path
+	n          int
 	vals       []string // decoded values, indexed by token.vi
+	ascii      bool     // the whole source is ASCII: columns are byte offsets
 	indents    []int
 	altIndents []int
 	parens     []paren
@@ -57,24 +59,29 @@ type tokenizer struct {
 }
 
 // tokenize appends the tokens of src to buf; vals holds their decoded
-// values.
-func tokenize(src string, buf []token) (toks []token, vals []string) {
+// values. ascii says src has no byte over 0x7f.
+func tokenize(src string, ascii bool, buf []token) (toks []token, vals []string) {
 	t := &tokenizer{src: src, line: 1, atBOL: true,
 		indents: make([]int, 1, 16), altIndents: make([]int, 1, 16), parens: make([]paren, 0, 16)}
 	// Real code has about one token per three bytes.
 	if n := len(src)/3 + 16; cap(buf) < n {
 		buf = make([]token, 0, n)
 	}
-	t.toks = buf[:0]
+	t.toks = buf[:cap(buf)]
 	t.vals = make([]string, 0, len(src)/32+8)
+	t.ascii = ascii
 	t.scanASCII()
 	for t.step() {
 	}
-	return t.toks, t.vals
+	return t.toks[:t.n], t.vals
 }
 
 func (t *tokenizer) scanASCII() {
 	t.colOff = -1
+	if t.ascii {
+		t.asciiEnd = len(t.src)
+		return
+	}
 	j := t.lineStart
 	for j < len(t.src) && t.src[j] < 0x80 && t.src[j] != '\n' {
 		j++
@@ -108,14 +115,34 @@ func (t *tokenizer) fail(p Pos, format string, args ...any) {
 	panic(&SyntaxError{Pos: p, Msg: fmt.Sprintf(format, args...)})
 }
 
+// emit writes a token in place, the hot path of the tokenizer.
 func (t *tokenizer) emit(k tokKind, off, end int) {
-	t.toks = append(t.toks, token{kind: k, pos: t.posAt(off), off: int32(off), end: int32(end), vi: -1})
+	if t.n == len(t.toks) {
+		t.grow()
+	}
+	tk := &t.toks[t.n]
+	t.n++
+	tk.pos = t.posAt(off)
+	tk.off, tk.end, tk.vi = int32(off), int32(end), -1
+	tk.kind, tk.bytes = k, false
+}
+
+func (t *tokenizer) grow() {
+	t.toks = append(t.toks, make([]token, len(t.toks)+16)...)
+}
+
+func (t *tokenizer) add(tk token) {
+	if t.n == len(t.toks) {
+		t.grow()
+	}
+	t.toks[t.n] = tk
+	t.n++
 }
 
 // emitVal appends a token whose value is not its source text.
 func (t *tokenizer) emitVal(k tokKind, pos Pos, off, end int, val string, isBytes bool) {
 	t.vals = append(t.vals, val)
-	t.toks = append(t.toks, token{kind: k, bytes: isBytes, pos: pos, off: int32(off), end: int32(end), vi: int32(len(t.vals) - 1)})
+	t.add(token{kind: k, bytes: isBytes, pos: pos, off: int32(off), end: int32(end), vi: int32(len(t.vals) - 1)})
 }
 
 func (t *tokenizer) step() bool {
@@ -127,9 +154,11 @@ func (t *tokenizer) step() bool {
 		return true
 	}
 	s := t.src
-	for t.i < len(s) && (s[t.i] == ' ' || s[t.i] == '\t' || s[t.i] == '\f') {
-		t.i++
+	i := t.i
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\f') {
+		i++
 	}
+	t.i = i
 	if t.i >= len(s) {
 		t.eof()
 		return false
@@ -181,7 +210,7 @@ func (t *tokenizer) eof() {
 		p := t.parens[n-1]
 		t.fail(p.pos, "'%c' was never closed", p.ch)
 	}
-	if n := len(t.toks); n > 0 {
+	if n := t.n; n > 0 {
 		switch t.toks[n-1].kind {
 		case tNewline, tDedent, tIndent:
 		default:
@@ -563,7 +592,7 @@ func (t *tokenizer) str(start int, raw, isBytes, f bool) {
 	if f {
 		t.modes = append(t.modes, fmode{state: stLiteral, quote: q, triple: triple, raw: raw, start: pos})
 		t.i += n
-		t.toks = append(t.toks, token{kind: tFStart, pos: pos, off: int32(start), end: int32(t.i), vi: -1})
+		t.add(token{kind: tFStart, pos: pos, off: int32(start), end: int32(t.i), vi: -1})
 		return
 	}
 	body := t.i + n
