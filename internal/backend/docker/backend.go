@@ -63,6 +63,7 @@ type Backend struct {
 	owner    string // host/pid/start time of this process
 	image    string // the runtime image's id
 	seccomp  string // the SecurityOpt that installs the profile
+	inner    string // native's filter for the relay to install (base64), or ""
 	layers   sandbox.Layers
 	// local: the daemon shares this host's file systems and processes
 	// (a unix socket, the same host name), so the host reaches a
@@ -158,6 +159,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if b.devDir == "" {
 		b.layers.Warnings = append(b.layers.Warnings, "docker backend without a local minimal /dev: runc's /dev/tty and /dev/ptmx link are present (inert: no terminal, no devpts)")
 	}
+	if b.inner, err = innerFilter(info.Info.Architecture, cfg.SeccompErrno); err != nil {
+		b.log.Warn("docker backend: no inner seccomp filter; the container's profile alone applies", "err", err)
+		b.layers.Warnings = append(b.layers.Warnings, "seccomp: the container's Docker-format profile only (no inner allowlist: "+err.Error()+")")
+	}
 	if cfg.Runtime == "runsc" {
 		b.layers.Warnings = append(b.layers.Warnings, "runtime runsc: gVisor's user-space kernel sits between the program and the host's")
 	}
@@ -249,23 +254,39 @@ func (b *Backend) runtimeImage(ctx context.Context) (string, error) {
 	}
 	passwd := fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:%d:%d:pybox sandbox:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", b.cfg.UID, b.cfg.GID)
 	group := fmt.Sprintf("root:x:0:\nsandbox:x:%d:\nnogroup:x:65534:\n", b.cfg.GID)
-	sum := sha256.Sum256([]byte(base.ID + "\x00" + relay + "\x00" + driver.Driver + "\x00" + mainTarget + "\x00" + passwd + group))
+	sum := sha256.Sum256([]byte(base.ID + "\x00" + relay + "\x00" + driver.Driver + "\x00" + mainTarget + "\x00" + passwd + group + "\x00" + stripScript))
 	tag := "pybox-runtime:" + hex.EncodeToString(sum[:8])
 	if img, err := b.cli.ImageInspect(ctx, tag); err == nil {
 		return img.ID, nil
 	}
 	b.log.Info("docker backend: deriving the runtime image", "base", b.cfg.Image, "tag", tag)
+	// The image's programs other than the interpreter go, and no file
+	// keeps a setuid or setgid bit: the sandbox can run python and nothing
+	// else from the image, as in a native sandbox (no shell, no setuid
+	// helpers). This runs pybox's own script, once, as the image's root.
 	created, err := b.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Config: &container.Config{
-			Image: base.ID, Entrypoint: []string{"/nonexistent"}, Cmd: nil, NetworkDisabled: true,
-			Labels: b.labels(),
+			Image: base.ID, User: "0:0", Entrypoint: []string{"python3", "-I", "-S", "-c", stripScript}, Cmd: nil,
+			NetworkDisabled: true, Labels: b.labels(),
 		},
-		HostConfig: &container.HostConfig{NetworkMode: "none"},
+		HostConfig: &container.HostConfig{NetworkMode: "none", LogConfig: container.LogConfig{Type: "none"}},
 	})
 	if err != nil {
 		return "", fmt.Errorf("docker backend: deriving the runtime image: %w", err)
 	}
 	defer b.cli.ContainerRemove(context.WithoutCancel(ctx), created.ID, client.ContainerRemoveOptions{Force: true}) //nolint:errcheck
+	waited := b.cli.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := b.cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		return "", fmt.Errorf("docker backend: deriving the runtime image: %w (does %s have python3 on its PATH?)", err, b.cfg.Image)
+	}
+	select {
+	case r := <-waited.Result:
+		if r.StatusCode != 0 {
+			return "", fmt.Errorf("docker backend: deriving the runtime image: the strip script exited with %d", r.StatusCode)
+		}
+	case err := <-waited.Error:
+		return "", fmt.Errorf("docker backend: deriving the runtime image: %w", err)
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	now := time.Now()
@@ -301,6 +322,28 @@ func (b *Backend) runtimeImage(ctx context.Context) (string, error) {
 	}
 	return res.ID, nil
 }
+
+// stripScript removes every program from the image's PATH directories
+// but the interpreters (python*), and every setuid and setgid bit.
+const stripScript = `
+import os, stat
+for d in ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/games", "/usr/local/games"]:
+    if os.path.islink(d) or not os.path.isdir(d):
+        continue
+    for n in os.listdir(d):
+        p = os.path.join(d, n)
+        if n.startswith("python") or (os.path.isdir(p) and not os.path.islink(p)):
+            continue
+        os.unlink(p)
+for root, dirs, files in os.walk("/"):
+    if root == "/":
+        dirs[:] = [x for x in dirs if x not in ("proc", "sys", "dev")]
+    for f in files:
+        p = os.path.join(root, f)
+        st = os.lstat(p)
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o6000:
+            os.chmod(p, stat.S_IMODE(st.st_mode) & ~0o6000)
+`
 
 // labels are every container's.
 func (b *Backend) labels() map[string]string {

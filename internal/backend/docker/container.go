@@ -141,24 +141,31 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 	lifetime := max(lim.Timeout, spec.Lifetime)
 	pids := int64(lim.Pids)
 	init := false // the relay is the init: see relay.py
-	tmpfs := map[string]string{
-		"/tmp":     fmt.Sprintf("rw,nosuid,nodev,noexec,size=%d,mode=1777", lim.TmpfsBytes),
-		"/dev/shm": fmt.Sprintf("rw,nosuid,nodev,noexec,size=%d,mode=1777", lim.TmpfsBytes),
-		// Replaces Docker's cgroup mount: nothing of the host's cgroups.
-		"/sys/fs/cgroup": "ro,nosuid,nodev,noexec,size=4k,mode=0700",
+	// tmpfs mounts (nosuid, nodev, noexec). Docker gives a tmpfs the mode
+	// of the directory it covers, hence the modes of the image's /tmp and
+	// of devDir's shm (1777).
+	tmpfs := func(target string, size int64, mode os.FileMode, ro bool) mount.Mount {
+		return mount.Mount{Type: mount.TypeTmpfs, Target: target, ReadOnly: ro, TmpfsOptions: &mount.TmpfsOptions{SizeBytes: size, Mode: mode}}
 	}
+	mounts = append(mounts,
+		tmpfs("/tmp", lim.TmpfsBytes, 0o1777, false),
+		tmpfs("/dev/shm", lim.TmpfsBytes, 0o1777, false),
+		// Replaces Docker's cgroup mount: nothing of the host's cgroups.
+		tmpfs("/sys/fs/cgroup", 4096, 0o700, true))
 	if b.devDir != "" {
 		mounts = append(mounts,
 			mount.Mount{Type: mount.TypeBind, Source: b.devDir, Target: "/dev", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}},
 			mount.Mount{Type: mount.TypeBind, Source: b.sysDir, Target: "/sys", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}})
-	} else {
-		tmpfs["/dev"] = "rw,dev,nosuid,noexec,size=64k,mode=755"
-		tmpfs["/sys"] = "ro,nosuid,nodev,noexec,size=4k,mode=0700"
+	}
+	devTmpfs := map[string]string{}
+	if b.devDir == "" {
+		devTmpfs["/dev"] = "rw,dev,nosuid,noexec,size=64k,mode=755"
+		mounts = append(mounts, tmpfs("/sys", 4096, 0o700, true))
 	}
 	hc := &container.HostConfig{
 		NetworkMode:    "none",
 		ReadonlyRootfs: true,
-		Tmpfs:          tmpfs,
+		Tmpfs:          devTmpfs,
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges", b.seccomp},
 		IpcMode:        container.IPCModePrivate,
@@ -193,7 +200,7 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 		Hostname:        "pybox",
 		WorkingDir:      "/tmp",
 		Env:             env,
-		Entrypoint:      []string{"python3", "-I", "-S", "-B", relayPath, python},
+		Entrypoint:      []string{"python3", "-I", "-S", "-B", relayPath, python, b.inner},
 		Cmd:             nil,
 		Labels:          b.labels(),
 		NetworkDisabled: true,

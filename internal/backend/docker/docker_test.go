@@ -225,3 +225,9 @@ func TestCompatibility(t *testing.T) {
 	env := newEnv(t, unix.EPERM)
 	sandboxtest.RunCompat(t, env, sandboxtest.CompatCases(debianPython))
 }
+
+func TestMountsProbe(t *testing.T) {
+	b := newBackend(t, unix.EPERM)
+	res := runCode(t, b, "import os\nprint(open('/proc/self/mountinfo').read())\nopen('/dev/shm/x','w').write('1')\nprint(os.listdir('/dev'))", nil)
+	t.Log(res.Status, res.Stdout, res.Stderr)
+}

@@ -26,7 +26,7 @@ import (
 // Start), which leave /dev/tty, /dev/ptmx and an empty /sys visible.
 func hostDirs(base string) (dev, sys string, err error) {
 	dev, sys = filepath.Join(base, "dev"), filepath.Join(base, "sys")
-	if err := os.MkdirAll(base, 0o755); err != nil {
+	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", "", err
 	}
 	var st unix.Statfs_t
@@ -74,10 +74,16 @@ func hostDirs(base string) (dev, sys string, err error) {
 	if err := os.Chmod(sys, 0o700); err != nil {
 		return "", "", err
 	}
-	for _, d := range []string{base, dev} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			return "", "", err
-		}
+	// shm is only a mount point, but the container's tmpfs there takes its
+	// mode; base keeps host users out of it.
+	if err := os.Chmod(filepath.Join(dev, "shm"), 0o1777); err != nil {
+		return "", "", err
+	}
+	if err := os.Chmod(dev, 0o755); err != nil {
+		return "", "", err
+	}
+	if err := os.Chmod(base, 0o700); err != nil {
+		return "", "", err
 	}
 	return dev, sys, nil
 }

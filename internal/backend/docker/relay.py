@@ -1,5 +1,7 @@
 # pybox relay: pid 1 of every docker sandbox, run as
-# `python3 -I -S -B /pybox/.relay.py PYTHON`.
+# `python3 -I -S -B /pybox/.relay.py PYTHON [FILTER]`, FILTER being a seccomp
+# program (base64 of struct sock_filter[]) that the relay installs on the
+# driver, before it execs, under the container's own profile.
 #
 # A container has one channel to the host: its attached stdin, stdout and
 # stderr, which the daemon carries over the API connection. The driver
@@ -42,6 +44,26 @@ def undumpable():
         pass  # best effort: an image without ctypes runs without it
 
 
+def install_filter(b64):
+    """Installs the seccomp program on this process (the driver-to-be).
+    Fails closed: the caller exits rather than run the driver without it."""
+    import binascii, ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    prog = binascii.a2b_base64(b64)
+    if not prog or len(prog) % 8:
+        raise ValueError("bad filter")
+    buf = ctypes.create_string_buffer(prog, len(prog))
+    fprog = SockFprog(len(prog) // 8, ctypes.addressof(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    if libc.prctl(38, 1, None, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+
+
 def write_all(fd, data):
     view = memoryview(data)
     while view:
@@ -74,6 +96,7 @@ class Input:
 
 def main():
     python = sys.argv[1] if len(sys.argv) > 1 else "python3"
+    seccomp = sys.argv[2] if len(sys.argv) > 2 else ""
     undumpable()
     for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,
                 _signal.SIGUSR1, _signal.SIGUSR2, _signal.SIGALRM, _signal.SIGPIPE):
@@ -103,6 +126,8 @@ def main():
             os.dup2(err_w, 2)
             os.dup2(ctl_r, 3)
             os.dup2(rep_w, 4)
+            if seccomp:
+                install_filter(seccomp)  # last: nothing of ours runs under it but execve
             os.execvp(python, [python, "-I", "-B", "-u", "/pybox/.driver.py"])
         except BaseException as e:
             os.write(2, ("pybox relay: starting %s: %s\n" % (python, e)).encode(errors="replace"))
