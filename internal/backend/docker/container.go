@@ -232,6 +232,12 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 		return nil, b.apiError("starting the container", err)
 	}
 	c.started = time.Now()
+	if b.local {
+		// Find the init's pid and cgroup now, while the sandbox is being
+		// made ahead: the counters are read when the program ends, and
+		// a request must not wait for an inspect.
+		c.hostCgroup()
+	}
 	c.log.Debug("container started", "us", c.started.Sub(c.created).Microseconds())
 	return c, nil
 }

@@ -4,10 +4,12 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -226,8 +228,106 @@ func TestCompatibility(t *testing.T) {
 	sandboxtest.RunCompat(t, env, sandboxtest.CompatCases(debianPython))
 }
 
-func TestMountsProbe(t *testing.T) {
+// TestContainerShape checks the hardening from inside, one option each:
+// what the program sees of its process, its file systems and its devices.
+func TestContainerShape(t *testing.T) {
 	b := newBackend(t, unix.EPERM)
-	res := runCode(t, b, "import os\nprint(open('/proc/self/mountinfo').read())\nopen('/dev/shm/x','w').write('1')\nprint(os.listdir('/dev'))", nil)
-	t.Log(res.Status, res.Stdout, res.Stderr)
+	res := runCode(t, b, `
+import json, os
+st = dict(l.rstrip("\n").split(":\t", 1) for l in open("/proc/self/status") if ":\t" in l)
+mounts = {l.split()[4]: (l.split()[5], l.split(" - ")[1].split()[0]) for l in open("/proc/self/mountinfo")}
+def listable(p):
+    try:
+        os.listdir(p)
+        return True
+    except OSError:
+        return False
+def writable(p):
+    try:
+        open(os.path.join(p, "probe"), "w").close()
+        return True
+    except OSError:
+        return False
+import resource
+print(json.dumps({
+    "uid": os.getuid(), "gid": os.getgid(), "seccomp": st["Seccomp"], "filters": st.get("Seccomp_filters"),
+    "nnp": st["NoNewPrivs"], "caps": [st[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")],
+    "root": mounts["/"][0].split(",")[0], "tmp": mounts["/tmp"], "shm": mounts["/dev/shm"],
+    "dev": sorted(os.listdir("/dev")), "sys_listable": listable("/sys"),
+    "cgroupfs": [m for m, (o, fs) in mounts.items() if fs in ("cgroup", "cgroup2")],
+    "tmp_writable": writable("/tmp"), "shm_writable": writable("/dev/shm"), "root_writable": writable("/"),
+    "pid1": open("/proc/1/cmdline", "rb").read().split(b"\0")[:5][-1].decode(), "ppid": os.getppid(),
+    "core": resource.getrlimit(resource.RLIMIT_CORE), "hostname": os.uname().nodename,
+    "ifaces": sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:]),
+    "kcore": os.path.getsize("/proc/kcore") if os.path.exists("/proc/kcore") else -1,
+    "ipc_ns": os.readlink("/proc/self/ns/ipc"), "cgroup_ns": os.readlink("/proc/self/ns/cgroup"),
+}))
+`, nil)
+	if res.Status != sandbox.StatusOK {
+		t.Fatalf("%s: %s\n%s", res.Status, res.Message, res.Stderr)
+	}
+	var got struct {
+		UID, GID                               int
+		Seccomp, Filters, NNP                  string
+		Caps                                   []string
+		Root                                   string
+		Tmp, Shm                               [2]string
+		Dev                                    []string
+		SysListable                            bool `json:"sys_listable"`
+		Cgroupfs                               []string
+		TmpWritable, ShmWritable, RootWritable bool `json:"-"`
+		Pid1                                   string
+		Ppid                                   int
+		Core                                   [2]int
+		Hostname                               string
+		Kcore                                  int64
+		IPCNS, CgroupNS                        string `json:"-"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil {
+		t.Fatalf("%v: %s", err, res.Stdout)
+	}
+	var raw map[string]any
+	json.Unmarshal([]byte(res.Stdout), &raw) //nolint:errcheck // parsed above
+	zero := "0000000000000000"
+	for _, c := range got.Caps {
+		if c != zero {
+			t.Errorf("capabilities %v, want all empty (cap-drop ALL)", got.Caps)
+			break
+		}
+	}
+	checks := []struct {
+		ok   bool
+		what string
+	}{
+		{got.UID == b.cfg.UID && got.GID == b.cfg.GID, fmt.Sprintf("uid:gid %d:%d, want the non-root %d:%d", got.UID, got.GID, b.cfg.UID, b.cfg.GID)},
+		{got.Seccomp == "2", "Seccomp " + got.Seccomp + ", want 2 (filter mode)"},
+		{b.inner == "" || got.Filters == "2", "Seccomp_filters " + got.Filters + ", want 2 (Docker's profile and native's allowlist)"},
+		{got.NNP == "1", "NoNewPrivs " + got.NNP + ", want 1 (no-new-privileges)"},
+		{got.Root == "ro", "root mounted " + got.Root + ", want ro (read-only root file system)"},
+		{got.Tmp[1] == "tmpfs" && strings.Contains(got.Tmp[0], "nosuid") && strings.Contains(got.Tmp[0], "nodev") && strings.Contains(got.Tmp[0], "noexec"), fmt.Sprintf("/tmp %v, want a nosuid,nodev,noexec tmpfs", got.Tmp)},
+		{got.Shm[1] == "tmpfs", fmt.Sprintf("/dev/shm %v, want a tmpfs of its own (private IPC)", got.Shm)},
+		{raw["tmp_writable"] == true && raw["shm_writable"] == true && raw["root_writable"] == false, fmt.Sprintf("writable: /tmp %v, /dev/shm %v, / %v; want true, true, false", raw["tmp_writable"], raw["shm_writable"], raw["root_writable"])},
+		{len(got.Cgroupfs) == 0, fmt.Sprintf("cgroup file systems mounted at %v", got.Cgroupfs)},
+		{!got.SysListable, "/sys is listable"},
+		{strings.HasSuffix(got.Pid1, ".relay.py") || got.Pid1 == "", "pid 1 runs " + got.Pid1 + ", want pybox's relay (the init)"},
+		{got.Ppid == 1, fmt.Sprintf("parent pid %d, want 1 (the relay)", got.Ppid)},
+		{got.Core == [2]int{0, 0}, fmt.Sprintf("RLIMIT_CORE %v, want 0", got.Core)},
+		{got.Hostname == "pybox", "hostname " + got.Hostname},
+		{got.Kcore <= 0, fmt.Sprintf("/proc/kcore has size %d, want masked", got.Kcore)},
+	}
+	if b.devDir != "" {
+		want := []string{"fd", "full", "null", "random", "shm", "stderr", "stdin", "stdout", "urandom", "zero"}
+		checks = append(checks, struct {
+			ok   bool
+			what string
+		}{slices.Equal(got.Dev, want), fmt.Sprintf("/dev holds %v, want %v", got.Dev, want)})
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Error(c.what)
+		}
+	}
+	if ifaces, _ := raw["ifaces"].([]any); len(ifaces) != 1 || ifaces[0] != "lo" {
+		t.Errorf("network interfaces %v, want only lo (--network none)", raw["ifaces"])
+	}
 }
