@@ -418,8 +418,14 @@ func (b *Backend) sweep(ctx context.Context) int {
 // reconnecting after the daemon comes back.
 func (b *Backend) watchOOM(ctx context.Context) {
 	f := make(client.Filters).Add("type", "container").Add("event", "oom").Add("label", labelInstance+"="+b.instance)
-	for ctx.Err() == nil {
+	for first := true; ctx.Err() == nil; first = false {
 		ev := b.cli.Events(ctx, client.EventsListOptions{Filters: f})
+		if !first {
+			// The stream broke: the daemon may have restarted, stopping
+			// every container (their sandboxes have ended with an
+			// error). Remove what it left of ours.
+			b.sweepStopped(ctx)
+		}
 	read:
 		for {
 			select {
@@ -441,6 +447,22 @@ func (b *Backend) watchOOM(ctx context.Context) {
 		case <-time.After(time.Second):
 		case <-ctx.Done():
 		}
+	}
+}
+
+// sweepStopped removes this backend's containers that are no longer
+// running: what a daemon restart leaves (it stops them, and they stay).
+func (b *Backend) sweepStopped(ctx context.Context) {
+	list, err := b.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", labelInstance+"="+b.instance).Add("status", "exited").Add("status", "dead").Add("status", "created")})
+	if err != nil {
+		return
+	}
+	for _, c := range list.Items {
+		if c.State == "created" && time.Since(time.Unix(c.Created, 0)) < time.Minute {
+			continue // being started right now
+		}
+		b.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}) //nolint:errcheck // the next sweep retries
 	}
 }
 
