@@ -11,6 +11,14 @@ import os, sys, _signal
 
 def main():
     program = int(sys.argv[1])
+    # The program's stdout and stderr must reach EOF when the program and
+    # its children are gone, not when pid 1 is: the host's result waits
+    # for it. The reaper writes nothing there anyway.
+    for fd in (0, 1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     # Processes of the sandbox may signal pid 1; nothing they send may end
     # the reaper before the program is reaped.
     for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT,

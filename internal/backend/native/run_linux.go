@@ -523,24 +523,58 @@ func (s *Sandbox) watch(ctx context.Context, outR, errR, repR *os.File, wait fun
 	wg.Add(2)
 	go drain(outR, &s.stdout)
 	go drain(errR, &s.stderr)
+	exitSeen := make(chan struct{})
 	go func() {
 		defer close(s.repDone)
 		// Once the reaper has reported the program's exit, nothing of
 		// value is left: end the sandbox at once rather than wait for pid
 		// 1 to exit by itself, and for the program's orphans.
-		s.rep.read(repR, s.started, s.running, s.endNow)
+		s.rep.read(repR, s.started, s.running, func() {
+			s.endNow()
+			close(exitSeen)
+		})
+	}()
+	waited := make(chan exitInfo, 1)
+	go func() { waited <- wait() }()
+	drained := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(drained)
 	}()
 	go func() {
-		info := wait()
+		// The result is known as soon as the program's exit is reported
+		// and its output has reached EOF (no process of the sandbox holds
+		// the pipes any more): tearing the pid namespace down, which takes
+		// a millisecond or more, need not delay it. Otherwise (killed,
+		// tampered with, setup failed) it waits for pid 1.
+		var info exitInfo
+		early := false
+		select {
+		case info = <-waited:
+		case <-exitSeen:
+			select {
+			case <-drained:
+				early = true
+			case info = <-waited:
+			}
+		}
 		end := time.Now()
 		stopCtx()
 		s.SetDeadline(0)
-		wg.Wait()
-		<-s.repDone
+		<-drained
+		if !early {
+			<-s.repDone
+		}
+		// After an "X" line the report reader changes nothing more, so
+		// with early set its fields can be read while it drains.
 		s.result, s.err = s.finish(end, info)
 		close(s.ended)
+		if early {
+			<-waited
+			<-s.repDone
+		}
 		s.cleanup()
-		s.log.Debug("cleanup done", "us", time.Since(end).Microseconds())
+		s.log.Debug("cleanup done", "us", time.Since(end).Microseconds(), "early_result", early)
 		close(s.done)
 	}()
 }
@@ -804,8 +838,13 @@ func (rep *report) read(r io.Reader, t0 time.Time, running chan<- struct{}, exit
 			if n, err := strconv.Atoi(arg); err == nil && n >= 0 && n <= 0xffff {
 				rep.haveExit, rep.exit, rep.exitAt = true, syscall.WaitStatus(n), time.Now()
 				rep.trace = append(rep.trace, fmt.Sprintf("exit reported at %dµs", time.Since(t0).Microseconds()))
+				// The reaper exits right after this line; nothing else
+				// writes here. The fields are final from now on: the
+				// result may be made while the rest is drained.
+				ready()
 				exited()
-				continue
+				io.Copy(io.Discard, r) //nolint:errcheck
+				return
 			}
 		}
 		rep.tampered = true
