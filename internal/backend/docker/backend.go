@@ -70,6 +70,7 @@ type Backend struct {
 	// container's root and cgroup directly, and binds devDir and sysDir.
 	local          bool
 	devDir, sysDir string
+	hostsFile      string
 
 	mu  sync.Mutex
 	oom map[string]chan struct{} // container id → closed on an OOM event
@@ -111,10 +112,6 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{cfg: cfg, log: cfg.Logger, cli: cli, instance: randomID(), owner: ownerLabel(), oom: map[string]chan struct{}{}}
-	if b.seccomp, err = seccompOption(int(cfg.SeccompErrno)); err != nil {
-		cli.Close()
-		return nil, err
-	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	info, err := cli.Info(pctx, client.InfoOptions{})
@@ -151,9 +148,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	host, _ := os.Hostname()
 	b.local = runtime.GOOS == "linux" && strings.HasPrefix(cli.DaemonHost(), "unix://") && info.Info.Name == host
 	if b.local {
-		if b.devDir, b.sysDir, err = hostDirs(cfg.StateDir); err != nil {
+		if b.devDir, b.sysDir, b.hostsFile, err = hostDirs(cfg.StateDir); err != nil {
 			b.log.Warn("docker backend: no minimal /dev and /sys to bind; containers get tmpfs ones, with /dev/tty and /dev/ptmx", "err", err)
-			b.devDir, b.sysDir = "", ""
+			b.devDir, b.sysDir, b.hostsFile = "", "", ""
 		}
 	}
 	if b.devDir == "" {
@@ -162,6 +159,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if b.inner, err = innerFilter(info.Info.Architecture, cfg.SeccompErrno); err != nil {
 		b.log.Warn("docker backend: no inner seccomp filter; the container's profile alone applies", "err", err)
 		b.layers.Warnings = append(b.layers.Warnings, "seccomp: the container's Docker-format profile only (no inner allowlist: "+err.Error()+")")
+	}
+	if b.seccomp, err = seccompOption(int(cfg.SeccompErrno), b.inner != ""); err != nil {
+		cli.Close()
+		return nil, err
 	}
 	if cfg.Runtime == "runsc" {
 		b.layers.Warnings = append(b.layers.Warnings, "runtime runsc: gVisor's user-space kernel sits between the program and the host's")
@@ -252,8 +253,11 @@ func (b *Backend) runtimeImage(ctx context.Context) (string, error) {
 		}
 		return "", unavailable(b.cli, err)
 	}
-	passwd := fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:%d:%d:pybox sandbox:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", b.cfg.UID, b.cfg.GID)
-	group := fmt.Sprintf("root:x:0:\nsandbox:x:%d:\nnogroup:x:65534:\n", b.cfg.GID)
+	// The program reads its uid as 1000 in its own user namespace (see
+	// relay.py), or as the host uid where the kernel refuses one.
+	passwd := fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:1000:1000:pybox sandbox:/tmp:/usr/sbin/nologin\n"+
+		"sandbox:x:%d:%d:pybox sandbox:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n", b.cfg.UID, b.cfg.GID)
+	group := fmt.Sprintf("root:x:0:\nsandbox:x:1000:\nsandbox:x:%d:\nnogroup:x:65534:\n", b.cfg.GID)
 	sum := sha256.Sum256([]byte(base.ID + "\x00" + relay + "\x00" + driver.Driver + "\x00" + mainTarget + "\x00" + passwd + group + "\x00" + stripScript))
 	tag := "pybox-runtime:" + hex.EncodeToString(sum[:8])
 	if img, err := b.cli.ImageInspect(ctx, tag); err == nil {

@@ -155,7 +155,8 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 	if b.devDir != "" {
 		mounts = append(mounts,
 			mount.Mount{Type: mount.TypeBind, Source: b.devDir, Target: "/dev", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}},
-			mount.Mount{Type: mount.TypeBind, Source: b.sysDir, Target: "/sys", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}})
+			mount.Mount{Type: mount.TypeBind, Source: b.sysDir, Target: "/sys", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}},
+			mount.Mount{Type: mount.TypeBind, Source: b.hostsFile, Target: "/etc/hosts", ReadOnly: true, BindOptions: &mount.BindOptions{Propagation: mount.PropagationRPrivate}})
 	}
 	devTmpfs := map[string]string{}
 	if b.devDir == "" {

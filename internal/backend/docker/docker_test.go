@@ -71,7 +71,7 @@ func runCode(t *testing.T, b *Backend, code string, mod func(*sandbox.Spec)) *sa
 func TestRunSmoke(t *testing.T) {
 	b := newBackend(t, unix.EPERM)
 	res := runCode(t, b, "import os, sys\nprint('hello', __file__, os.getuid(), sys.argv[1:])\nprint('err', file=sys.stderr)\nsys.exit(3)", func(s *sandbox.Spec) { s.Args = []string{"a"} })
-	if res.Status != sandbox.StatusError || res.ExitCode != 3 || !strings.HasPrefix(res.Stdout, "hello /pybox/main.py 999999000 ['a']") || res.Stderr != "err\n" {
+	if res.Status != sandbox.StatusError || res.ExitCode != 3 || !strings.HasPrefix(res.Stdout, "hello /pybox/main.py 1000 ['a']") || res.Stderr != "err\n" {
 		t.Errorf("%+v", res)
 	}
 	if res.PeakMemoryBytes <= 0 || res.Layers.Backend != "docker" {
@@ -299,7 +299,7 @@ print(json.dumps({
 		ok   bool
 		what string
 	}{
-		{got.UID == b.cfg.UID && got.GID == b.cfg.GID, fmt.Sprintf("uid:gid %d:%d, want the non-root %d:%d", got.UID, got.GID, b.cfg.UID, b.cfg.GID)},
+		{got.UID == 1000 && got.GID == 1000, fmt.Sprintf("uid:gid %d:%d, want 1000:1000 in the driver's user namespace (host %d:%d)", got.UID, got.GID, b.cfg.UID, b.cfg.GID)},
 		{got.Seccomp == "2", "Seccomp " + got.Seccomp + ", want 2 (filter mode)"},
 		{b.inner == "" || got.Filters == "2", "Seccomp_filters " + got.Filters + ", want 2 (Docker's profile and native's allowlist)"},
 		{got.NNP == "1", "NoNewPrivs " + got.NNP + ", want 1 (no-new-privileges)"},

@@ -44,6 +44,40 @@ def undumpable():
         pass  # best effort: an image without ctypes runs without it
 
 
+SANDBOX_ID = 1000  # what the program's uid and gid read inside
+
+
+def own_user_namespace():
+    """Moves this process (the driver-to-be) into a user namespace of its
+    own where the sandbox's host uid reads as 1000, as in a native sandbox.
+    It gains no privilege: its capabilities there are cleared when it execs
+    the interpreter as uid 1000, the bounding set stays empty, and the
+    seccomp filter installed next denies any further namespace. Best
+    effort: where the kernel refuses unprivileged user namespaces the
+    program keeps the host uid."""
+    import ctypes
+    uid, gid = os.getuid(), os.getgid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    # Inherited from the relay: a non-dumpable process's /proc/self is
+    # root's, and it could not write its maps. The exec that follows makes
+    # it dumpable anyway.
+    libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    if libc.unshare(0x10000000) != 0:  # CLONE_NEWUSER
+        return
+    for name, data in (("setgroups", "deny"), ("uid_map", "%d %d 1" % (SANDBOX_ID, uid)),
+                       ("gid_map", "%d %d 1" % (SANDBOX_ID, gid))):
+        fd = os.open("/proc/self/" + name, os.O_WRONLY)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+    # A new user namespace starts with a full bounding set: empty it again
+    # (the container's was), while we hold CAP_SETPCAP there.
+    for cap in range(64):
+        if libc.prctl(24, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:  # PR_CAPBSET_DROP; EINVAL past the last
+            raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP")
+
+
 def install_filter(b64):
     """Installs the seccomp program on this process (the driver-to-be).
     Fails closed: the caller exits rather than run the driver without it."""
@@ -127,6 +161,9 @@ def main():
             os.dup2(ctl_r, 3)
             os.dup2(rep_w, 4)
             if seccomp:
+                # The container's profile lets unshare(CLONE_NEWUSER) through
+                # only when this filter follows, which denies it to the program.
+                own_user_namespace()
                 install_filter(seccomp)  # last: nothing of ours runs under it but execve
             os.execvp(python, [python, "-I", "-B", "-u", "/pybox/.driver.py"])
         except BaseException as e:

@@ -31,13 +31,36 @@ import (
 var seccompProfile []byte
 
 // seccompOption returns the SecurityOpt value that installs the profile,
-// with denials answering errno.
-func seccompOption(errno int) (string, error) {
+// with denials answering errno. With userns, unshare(CLONE_NEWUSER) alone
+// is allowed, for the relay to give the driver its own user namespace
+// (relay.py); only ever together with the inner filter, which denies it
+// to the program.
+func seccompOption(errno int, userns bool) (string, error) {
 	var p map[string]any
 	if err := json.Unmarshal(seccompProfile, &p); err != nil {
 		return "", fmt.Errorf("parsing the embedded seccomp profile: %w", err)
 	}
 	p["defaultErrnoRet"] = errno
+	if userns {
+		rules := p["syscalls"].([]any)
+		for _, r := range rules {
+			rule := r.(map[string]any)
+			names, _ := rule["names"].([]any)
+			for i, n := range names {
+				if n == "unshare" {
+					rule["names"] = append(names[:i:i], names[i+1:]...)
+					break
+				}
+			}
+		}
+		p["syscalls"] = append([]any{map[string]any{
+			"names": []any{"unshare"}, "action": "SCMP_ACT_ALLOW", "comment": "pybox: the relay's user namespace",
+			"args": []any{map[string]any{"index": 0, "value": 0x10000000, "op": "SCMP_CMP_EQ"}},
+		}, map[string]any{
+			"names": []any{"unshare"}, "action": "SCMP_ACT_ERRNO", "comment": "pybox: any other unshare",
+			"args": []any{map[string]any{"index": 0, "value": 0x10000000, "op": "SCMP_CMP_NE"}},
+		}}, rules...)
+	}
 	for _, r := range p["syscalls"].([]any) {
 		rule := r.(map[string]any)
 		if rule["action"] == "SCMP_ACT_ERRNO" && rule["errnoRet"] == nil {
