@@ -42,13 +42,17 @@ func Docker(ctx context.Context, cfg docker.Config, lim sandbox.Limits) []Check 
 		orDefault(cfg.Image, docker.DefaultImage), short12(b.Image()), runtime, res.Layers.Cgroup, p.UID, res.PeakMemoryBytes>>10)
 	st := p.Status
 	if st["Seccomp"] == "2" {
-		add("docker seccomp", Active, "Docker's default profile with pybox's denials (io_uring, keyrings, userfaultfd, bpf, perf_event_open, ptrace, personality, sockets but AF_UNIX); mode 2 in the container")
+		inner := "no inner allowlist (" + strings.Join(res.Layers.Warnings, "; ") + ")"
+		if st["Seccomp_filters"] == "2" {
+			inner = "and native's allowlist inside it (2 filters)"
+		}
+		add("docker seccomp", Active, "Docker's default profile with pybox's denials (io_uring, keyrings, userfaultfd, bpf, perf_event_open, ptrace, personality, sockets but AF_UNIX), %s; mode 2 in the container", inner)
 	} else {
 		add("docker seccomp", Unavailable, "container reports Seccomp: %s", st["Seccomp"])
 	}
 	zero := "0000000000000000"
 	if st["NoNewPrivs"] == "1" && st["CapEff"] == zero && st["CapPrm"] == zero && st["CapBnd"] == zero {
-		add("docker privileges", Active, "no-new-privileges, every capability dropped, non-root uid %d", p.UID)
+		add("docker privileges", Active, "no-new-privileges, every capability dropped, non-root: uid %d in the program's user namespace, host uid %d", p.UID, res.Layers.HostUID)
 	} else {
 		add("docker privileges", Unavailable, "NoNewPrivs %s CapEff %s CapBnd %s uid %d", st["NoNewPrivs"], st["CapEff"], st["CapBnd"], p.UID)
 	}
