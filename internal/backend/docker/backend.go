@@ -324,6 +324,15 @@ func (b *Backend) runtimeImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("docker backend: deriving the runtime image: commit: %w", err)
 	}
+	// Runtime images of older pybox builds are of no further use; one in
+	// use by a running pybox is kept by the daemon (the removal fails).
+	if old, err := b.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", labelRuntime)}); err == nil {
+		for _, img := range old.Items {
+			if img.ID != res.ID {
+				b.cli.ImageRemove(ctx, img.ID, client.ImageRemoveOptions{PruneChildren: true}) //nolint:errcheck // best effort
+			}
+		}
+	}
 	return res.ID, nil
 }
 
