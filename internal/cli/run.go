@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/pybox-dev/pybox/internal/audit"
-	"github.com/pybox-dev/pybox/internal/backend/native"
 	"github.com/pybox-dev/pybox/internal/backend/docker"
+	"github.com/pybox-dev/pybox/internal/backend/native"
 	"github.com/pybox-dev/pybox/internal/backend/restricted"
 	"github.com/pybox-dev/pybox/internal/config"
 	"github.com/pybox-dev/pybox/internal/policy"

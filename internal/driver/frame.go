@@ -44,7 +44,11 @@ type Request struct {
 	Code     string   `json:"code,omitempty"`
 	Filename string   `json:"filename,omitempty"` // run: default "main.py"
 	Args     []string `json:"args,omitempty"`     // run: sys.argv[1:]
-	Sync     string   `json:"sync,omitempty"`     // exec: the nonce of the markers
+	// Sync is the nonce of the markers: exec writes SyncMarker to fds 1
+	// and 2 after the cell; run writes it to fd 2 and then, followed by
+	// the exit status in decimal and a NUL, to fd 1 just before the
+	// program exits (see EndTrailer).
+	Sync string `json:"sync,omitempty"`
 }
 
 // Reply is a frame from the driver to the host.
@@ -129,4 +133,21 @@ func ReadFrame(r io.Reader, v any) error {
 // forging the marker by accident.
 func SyncMarker(nonce string) []byte {
 	return []byte("\x00pybox-sync:" + nonce + "\x00")
+}
+
+// EndTrailer reads the exit status that follows a run's SyncMarker on fd 1
+// ("0\x00" to "255\x00"). done is false while more bytes are needed; ok is
+// false when p cannot be a trailer.
+func EndTrailer(p []byte) (status int, done, ok bool) {
+	for i, c := range p {
+		switch {
+		case c == 0 && i > 0:
+			return status, true, status <= 255
+		case c >= '0' && c <= '9' && i < 3:
+			status = status*10 + int(c-'0')
+		default:
+			return 0, false, false
+		}
+	}
+	return status, false, len(p) <= 3
 }

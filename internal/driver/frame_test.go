@@ -108,3 +108,26 @@ func TestSyncMarker(t *testing.T) {
 		t.Errorf("SyncMarker = %q", got)
 	}
 }
+
+func TestEndTrailer(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		status   int
+		done, ok bool
+	}{
+		{"0\x00", 0, true, true},
+		{"255\x00rest", 255, true, true},
+		{"1", 1, false, true},
+		{"12", 12, false, true},
+		{"", 0, false, true},
+		{"256\x00", 256, true, false},
+		{"\x00", 0, false, false},
+		{"1234", 0, false, false},
+		{"x\x00", 0, false, false},
+	} {
+		s, done, ok := EndTrailer([]byte(c.in))
+		if done != c.done || ok != c.ok || (ok && done && s != c.status) {
+			t.Errorf("EndTrailer(%q) = %d %v %v, want %d %v %v", c.in, s, done, ok, c.status, c.done, c.ok)
+		}
+	}
+}

@@ -125,3 +125,33 @@ func versionLess(a, b string) bool {
 	}
 	return false
 }
+
+// With a Sync nonce, run mode ends the program's output with the end
+// markers (stderr, then stdout with the exit status), unless the program
+// moved its streams: then nothing is written, least of all into its files.
+func TestRunEndMarkers(t *testing.T) {
+	forEachPython(t, func(t *testing.T, py python) {
+		marker := string(SyncMarker("n0nce"))
+		run := func(code string) outcome {
+			p := startDriver(t, py)
+			code = strings.ReplaceAll(code, "DIR", p.dir)
+			p.send(Request{Op: "run", Code: code, Filename: "main.py", Sync: "n0nce"})
+			ws := p.wait()
+			p.eof.Wait()
+			return outcome{p.dir, p.idleOut.String(), p.idleErr.String(), ws}
+		}
+		if o := run("print('hi')"); o.stdout != "hi\n"+marker+"0\x00" || o.stderr != marker || o.status.ExitStatus() != 0 {
+			t.Errorf("ok: %+v", o)
+		}
+		if o := run("import sys\nsys.stderr.write('e')\nsys.exit(7)"); o.stdout != marker+"7\x00" || o.stderr != "e"+marker || o.status.ExitStatus() != 7 {
+			t.Errorf("exit 7: %+v", o)
+		}
+		o := run("import os\nfd = os.open('DIR/out.txt', os.O_WRONLY | os.O_CREAT, 0o600)\nos.dup2(fd, 1)\nprint('to file')")
+		if o.stdout != "" || o.stderr != "" {
+			t.Errorf("moved stdout: markers written anyway: %+v", o)
+		}
+		if data, err := os.ReadFile(filepath.Join(o.dir, "out.txt")); err != nil || string(data) != "to file\n" {
+			t.Errorf("the program's file holds %q (%v)", data, err)
+		}
+	})
+}

@@ -213,6 +213,34 @@ type Layers struct {
 	Warnings   []string `json:"warnings,omitempty"`
 }
 
+// Exited fills the status of a result whose program ended by itself with
+// exit status code (its output already in r): ok, error, or the limit that
+// explains the failure. Backends that see signals and kills have more
+// cases of their own.
+func (r *Result) Exited(code int, oomKills int64, lim Limits) {
+	r.ExitCode = code
+	switch {
+	case oomKills > 0 && code != 0:
+		r.Status, r.Message = StatusMemoryLimit, MemoryLimitMessage(lim)
+	case r.StdoutTruncated || r.StderrTruncated:
+		r.Status, r.Message = StatusOutputLimit, TruncatedMessage(lim)
+	case code == 0:
+		r.Status, r.Message = StatusOK, ""
+	default:
+		r.Status, r.Message = StatusError, fmt.Sprintf("the program exited with status %d", code)
+	}
+}
+
+// MemoryLimitMessage says that the memory limit ended the program.
+func MemoryLimitMessage(lim Limits) string {
+	return fmt.Sprintf("memory limit of %s reached; the kernel's OOM killer ended the program", HumanBytes(lim.MemoryBytes))
+}
+
+// TruncatedMessage says that output was cut.
+func TruncatedMessage(lim Limits) string {
+	return fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", HumanBytes(lim.MaxOutputBytes))
+}
+
 // NoLayers are the layers of code that never reached a sandbox (the
 // static policy rejected it): none.
 func NoLayers(backend string) Layers {

@@ -164,3 +164,38 @@ func TestExecuteCapacity(t *testing.T) {
 		t.Fatalf("after the slot is free: %+v %v", res, err)
 	}
 }
+
+// A one-shot's result comes from the end markers the driver writes when
+// the program is done (no wait for the process to exit), or, when the
+// program moved its streams or never reached the end, from the sandbox's
+// exit. Both paths give the same answers as a cold run would.
+func TestOneShotEndPaths(t *testing.T) {
+	inBothModes(t, func(t *testing.T, exec bool) {
+		st := newStack(t, options{exec: exec, warm: 1})
+		big := strings.Repeat("x", 100000)
+		cases := []struct {
+			name, code     string
+			status         api.Status
+			exit           int
+			stdout, stderr string
+		}{
+			{"ok", "print('hi')", api.StatusOK, 0, "hi\n", ""},
+			{"sys.exit", "import sys\nprint('a')\nsys.exit(3)", api.StatusError, 3, "a\n", ""},
+			{"exception", "print('b')\nraise ValueError('boom')", api.StatusError, 1, "b\n", "ValueError: boom"},
+			{"os._exit skips the markers", "import os, sys\nsys.stdout.write('c')\nsys.stdout.flush()\nos._exit(5)", api.StatusError, 5, "c", ""},
+			{"all of a large output", "import sys\nsys.stdout.write('" + big + "')\nsys.stderr.write('e' * 70000)", api.StatusOK, 0, big, strings.Repeat("e", 70000)},
+			{"stdout moved to a file", "import os\nfd = os.open('/tmp/out.txt', os.O_WRONLY | os.O_CREAT)\nos.dup2(fd, 1)\nprint('to file')\nos.write(2, b'err\\n')", api.StatusOK, 0, "", "err\n"},
+			{"a forged marker is plain output", "print('\\x00pybox-sync:guess\\x000\\x00', 'after')", api.StatusOK, 0, "\x00pybox-sync:guess\x000\x00 after\n", ""},
+			{"a child outlives the program", "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\nprint('parent done')", api.StatusOK, 0, "parent done\n", ""},
+		}
+		for _, c := range cases {
+			res, err := st.c.Execute(ctx(t), api.ExecuteRequest{Code: c.code})
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if res.Status != c.status || res.ExitCode != c.exit || res.Stdout != c.stdout || !strings.Contains(res.Stderr, c.stderr) {
+				t.Errorf("%s: status %s exit %d stdout %.80q stderr %.200q", c.name, res.Status, res.ExitCode, res.Stdout, res.Stderr)
+			}
+		}
+	})
+}

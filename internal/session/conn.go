@@ -164,7 +164,16 @@ func (c *Conn) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result, er
 	t0 := time.Now()
 	stdout := sandbox.NewCapture(lim.MaxOutputBytes, spec.Stdout)
 	stderr := sandbox.NewCapture(lim.MaxOutputBytes, spec.Stderr)
-	c.box.SetOutput(stdout, stderr)
+	// The driver ends the program's output with markers and its exit
+	// status (see driver.Request.Sync): the result is then known without
+	// waiting for the process to exit. Without them (the program moved
+	// its stdout, or was killed) the sandbox's own result is used.
+	nonce := newID()
+	end := newEndWatch()
+	outSplit, errSplit := driver.NewSplitter(end.trailer), driver.NewSplitter(nil)
+	outSplit.Begin(driver.SyncMarker(nonce), writeTo(stdout), end.outMarker)
+	errSplit.Begin(driver.SyncMarker(nonce), writeTo(stderr), end.errMarker)
+	c.box.SetOutput(outSplit, errSplit)
 	c.box.SetDeadline(lim.Timeout)
 	stop := context.AfterFunc(ctx, func() { c.box.Kill(sandbox.StatusKilled) })
 	defer stop()
@@ -172,20 +181,119 @@ func (c *Conn) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result, er
 	if filename == "" {
 		filename = "main.py"
 	}
-	if err := c.send(&driver.Request{Op: "run", Code: string(spec.Code), Filename: filename, Args: spec.Args}); err != nil {
+	if err := c.send(&driver.Request{Op: "run", Code: string(spec.Code), Filename: filename, Args: spec.Args, Sync: nonce}); err != nil {
 		// The sandbox died before it got the code; what it says is why.
 		c.box.Kill(sandbox.StatusKilled)
 	}
 	c.closeRequests()
+	ended := make(chan struct{})
+	go func() {
+		c.box.Wait() //nolint:errcheck // read again below
+		close(ended)
+	}()
+	select {
+	case status := <-end.done:
+		// Everything the program wrote is in; it is exiting. Account for it
+		// now and let the sandbox go.
+		usage, _ := c.box.Usage()
+		c.box.Kill(sandbox.StatusKilled)
+		res := &sandbox.Result{WallMS: sandbox.Millis(time.Since(t0)), Layers: c.box.Layers(),
+			CPUMS: max(0, sandbox.Millis(usage.CPU-before.CPU)), PeakMemoryBytes: usage.PeakMemoryBytes}
+		fillOutput(res, stdout, stderr)
+		res.Exited(status, usage.OOMKills-before.OOMKills, lim)
+		return res, nil
+	case <-ended:
+	}
 	res, err := c.box.Wait()
 	if err != nil {
 		return nil, err
+	}
+	// The output went through the splitters, not to the sandbox's own
+	// captures: all of it is in (the sandbox has ended), with any bytes
+	// held back as a possible marker.
+	outSplit.Close()
+	errSplit.Close()
+	fillOutput(res, stdout, stderr)
+	if (res.Status == sandbox.StatusOK || res.Status == sandbox.StatusError) && (res.StdoutTruncated || res.StderrTruncated) {
+		res.Status, res.Message = sandbox.StatusOutputLimit, sandbox.TruncatedMessage(lim)
 	}
 	// Account for the execution, not the sandbox's life in the pool.
 	res.WallMS = sandbox.Millis(time.Since(t0))
 	res.SetupMS = 0
 	res.CPUMS = max(0, res.CPUMS-sandbox.Millis(before.CPU))
 	return res, nil
+}
+
+// fillOutput puts the captured output in res.
+func fillOutput(res *sandbox.Result, stdout, stderr *sandbox.Capture) {
+	for _, x := range []struct {
+		c         *sandbox.Capture
+		text      *string
+		truncated *bool
+		total     *int64
+	}{{stdout, &res.Stdout, &res.StdoutTruncated, &res.StdoutBytes}, {stderr, &res.Stderr, &res.StderrTruncated, &res.StderrBytes}} {
+		x.c.FlushLive()
+		o := x.c.Output()
+		*x.text, *x.truncated, *x.total = o.Text, o.Truncated, o.TotalBytes
+	}
+}
+
+func writeTo(w io.Writer) func([]byte) {
+	return func(p []byte) { w.Write(p) } //nolint:errcheck // Captures never fail
+}
+
+// endWatch follows the end markers of a run on both streams: done gets the
+// exit status once the stderr marker and the stdout marker with its
+// trailer have passed. Only the drain goroutines call it.
+type endWatch struct {
+	mu         sync.Mutex
+	out, err   bool   // the markers seen
+	trail      []byte // bytes after the stdout marker, up to its NUL
+	status     int
+	haveStatus bool
+	parsed     bool
+	sent       bool
+	done       chan int
+}
+
+func newEndWatch() *endWatch { return &endWatch{done: make(chan int, 1)} }
+
+func (e *endWatch) outMarker() { e.mu.Lock(); e.out = true; e.mu.Unlock() }
+
+func (e *endWatch) errMarker() {
+	e.mu.Lock()
+	e.err = true
+	e.fire()
+	e.mu.Unlock()
+}
+
+// trailer gets the stdout bytes that follow the marker (and anything the
+// program's leftovers write after it, which is dropped).
+func (e *endWatch) trailer(p []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.out || e.parsed {
+		return
+	}
+	e.trail = append(e.trail, p...)
+	status, complete, ok := driver.EndTrailer(e.trail)
+	if !ok {
+		e.parsed = true // not ours: wait for the exit instead
+		return
+	}
+	if complete {
+		e.status, e.parsed, e.haveStatus = status, true, true
+		e.trail = nil
+		e.fire()
+	}
+}
+
+func (e *endWatch) fire() {
+	if e.sent || !e.err || !e.haveStatus {
+		return
+	}
+	e.sent = true
+	e.done <- e.status
 }
 
 // Adapt turns a backend's Start method into a StartFunc.

@@ -763,14 +763,12 @@ func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status,
 		res.Status = sandbox.StatusTimeout
 		res.Message = fmt.Sprintf("timed out after %s; every process of the sandbox was killed", lim.Timeout)
 	case oomKills > 0 && (ws.Signaled() || ws.ExitStatus() != 0):
-		res.Status = sandbox.StatusMemoryLimit
-		res.Message = fmt.Sprintf("memory limit of %s reached; the kernel's OOM killer ended the program", sandbox.HumanBytes(lim.MemoryBytes))
+		res.Status, res.Message = sandbox.StatusMemoryLimit, sandbox.MemoryLimitMessage(lim)
 	case reason == sandbox.StatusOutputLimit:
 		res.Status = sandbox.StatusOutputLimit
 		res.Message = fmt.Sprintf("output flood: more than %d× the %s output cap; the sandbox was killed and the middle of the output cut", outputKillFactor, sandbox.HumanBytes(lim.MaxOutputBytes))
 	case res.StdoutTruncated || res.StderrTruncated:
-		res.Status = sandbox.StatusOutputLimit
-		res.Message = fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", sandbox.HumanBytes(lim.MaxOutputBytes))
+		res.Status, res.Message = sandbox.StatusOutputLimit, sandbox.TruncatedMessage(lim)
 	case reason != "":
 		res.Status = sandbox.StatusKilled
 		res.Message = "the execution was cancelled and the sandbox killed"
@@ -783,11 +781,8 @@ func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status,
 		if ws.Signal() == syscall.SIGXCPU {
 			res.Message += " (CPU time limit)"
 		}
-	case res.ExitCode == 0:
-		res.Status = sandbox.StatusOK
 	default:
-		res.Status = sandbox.StatusError
-		res.Message = fmt.Sprintf("the program exited with status %d", res.ExitCode)
+		res.Exited(res.ExitCode, 0, lim)
 	}
 }
 
