@@ -173,7 +173,8 @@ func (c *Conn) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result, er
 	outSplit, errSplit := driver.NewSplitter(end.trailer), driver.NewSplitter(nil)
 	outSplit.Begin(driver.SyncMarker(nonce), writeTo(stdout), end.outMarker)
 	errSplit.Begin(driver.SyncMarker(nonce), writeTo(stderr), end.errMarker)
-	c.box.SetOutput(outSplit, errSplit)
+	// The sandbox watches the totals for floods: give it the captures'.
+	c.box.SetOutput(counted{outSplit, stdout}, counted{errSplit, stderr})
 	c.box.SetDeadline(lim.Timeout)
 	stop := context.AfterFunc(ctx, func() { c.box.Kill(sandbox.StatusKilled) })
 	defer stop()
@@ -237,6 +238,15 @@ func fillOutput(res *sandbox.Result, stdout, stderr *sandbox.Capture) {
 		*x.text, *x.truncated, *x.total = o.Text, o.Truncated, o.TotalBytes
 	}
 }
+
+// counted is a splitter whose stream total is its capture's, so that a
+// backend's flood check (which reads Total) still works through it.
+type counted struct {
+	*driver.Splitter
+	c *sandbox.Capture
+}
+
+func (c counted) Total() int64 { return c.c.Total() }
 
 func writeTo(w io.Writer) func([]byte) {
 	return func(p []byte) { w.Write(p) } //nolint:errcheck // Captures never fail

@@ -33,8 +33,8 @@ func TestReportProtocol(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var rep report
 			rep.read(strings.NewReader(c.in), time.Now(), make(chan struct{}), func() {})
-			if rep.tampered != c.tampered {
-				t.Errorf("tampered = %v, want %v", rep.tampered, c.tampered)
+			if rep.tampered.Load() != c.tampered {
+				t.Errorf("tampered = %v, want %v", rep.tampered.Load(), c.tampered)
 			}
 			if rep.setupErr != c.setupErr {
 				t.Errorf("setup error %q, want %q", rep.setupErr, c.setupErr)

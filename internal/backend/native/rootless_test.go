@@ -163,7 +163,7 @@ type rootlessEnv struct {
 // as nobody and returns the parsed result.
 func (e *rootlessEnv) run(t *testing.T, code string, flags ...string) *sandbox.Result {
 	t.Helper()
-	argv := append([]string{e.bin, "run", "--json", "--python", debianPython}, flags...)
+	argv := append([]string{e.bin, "run", "--json", "--policy", "off", "--python", debianPython}, flags...)
 	argv = append(argv, "-c", code)
 	r := runAs(t, nobodyUID, e.home, "", argv...)
 	if r.code != 0 {
@@ -554,7 +554,7 @@ func TestCLI(t *testing.T) {
 	state, cache := worldDir(t, 0o700), worldDir(t, 0o700)
 	pybox := func(t *testing.T, stdin string, args ...string) cmdResult {
 		t.Helper()
-		argv := append([]string{bin, "run", "--python", debianPython, "--state-dir", state, "--cache-dir", cache}, args...)
+		argv := append([]string{bin, "run", "--policy", "off", "--python", debianPython, "--state-dir", state, "--cache-dir", cache}, args...)
 		return runAs(t, 0, home, stdin, argv...)
 	}
 

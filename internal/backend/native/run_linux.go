@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -552,6 +553,12 @@ func (s *Sandbox) watch(ctx context.Context, outR, errR, repR *os.File, wait fun
 		select {
 		case info = <-waited:
 		case <-exitSeen:
+			if s.b.rootless {
+				// The program shares the reaper's uid and could forge the
+				// exit line: only the end of the report shows tampering.
+				info = <-waited
+				break
+			}
 			select {
 			case <-drained:
 				early = true
@@ -565,8 +572,9 @@ func (s *Sandbox) watch(ctx context.Context, outR, errR, repR *os.File, wait fun
 		if !early {
 			<-s.repDone
 		}
-		// After an "X" line the report reader changes nothing more, so
-		// with early set its fields can be read while it drains.
+		// After an "X" line the report reader changes nothing but
+		// tampered (atomic), so with early set its fields can be read
+		// while it drains; as root nothing but the reaper holds the pipe.
 		s.result, s.err = s.finish(end, info)
 		close(s.ended)
 		if early {
@@ -599,7 +607,7 @@ func (s *Sandbox) finish(end time.Time, info exitInfo) (*sandbox.Result, error) 
 	if rep.setupErr != "" {
 		return nil, fmt.Errorf("sandbox setup failed: %s", rep.setupErr)
 	}
-	if rep.started.IsZero() && reason == "" && !rep.tampered {
+	if rep.started.IsZero() && reason == "" && !rep.tampered.Load() {
 		msg := ""
 		if stderr != nil {
 			msg = sandbox.FirstLine(stderr.Output().Text)
@@ -646,14 +654,14 @@ func (s *Sandbox) finish(end time.Time, info exitInfo) (*sandbox.Result, error) 
 	if !info.known {
 		ws = syscall.WaitStatus(syscall.SIGKILL) // pybox killed it
 	}
-	if rep.haveExit && !rep.tampered {
+	if rep.haveExit && !rep.tampered.Load() {
 		ws = rep.exit
 		if reason != "" && rep.exitAt.Before(killedAt) {
 			reason = "" // the program had ended before pybox killed the rest
 		}
 	}
 	classify(res, ws, reason, oomKills, lim)
-	if rep.tampered {
+	if rep.tampered.Load() {
 		res.Status = sandbox.StatusError
 		res.Message = "the program wrote to pybox's report channel, so its exit status cannot be trusted"
 	}
@@ -793,7 +801,10 @@ type report struct {
 	haveExit bool
 	exit     syscall.WaitStatus
 	exitAt   time.Time
-	tampered bool // a line out of protocol: the program wrote to the pipe
+	// tampered: a line out of protocol, so the program wrote to the pipe.
+	// Atomic: after "X" only this may still change, while the result is
+	// being made (see watch).
+	tampered atomic.Bool
 	trace    []string
 }
 
@@ -833,16 +844,11 @@ func (rep *report) read(r io.Reader, t0 time.Time, running chan<- struct{}, exit
 			if n, err := strconv.Atoi(arg); err == nil && n >= 0 && n <= 0xffff {
 				rep.haveExit, rep.exit, rep.exitAt = true, syscall.WaitStatus(n), time.Now()
 				rep.trace = append(rep.trace, fmt.Sprintf("exit reported at %dµs", time.Since(t0).Microseconds()))
-				// The reaper exits right after this line; nothing else
-				// writes here. The fields are final from now on: the
-				// result may be made while the rest is drained.
-				ready()
 				exited()
-				io.Copy(io.Discard, r) //nolint:errcheck
-				return
+				continue
 			}
 		}
-		rep.tampered = true
+		rep.tampered.Store(true)
 		ready()
 		break
 	}
