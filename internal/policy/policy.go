@@ -436,7 +436,7 @@ func listOf(set map[string]bool) string {
 // name checks a bare name, wherever it appears: "f = eval; f(s)" must not
 // get past a rule that only looks at calls.
 func (k *check) name(id string, p pyast.Pos) {
-	if deniedNames[id] {
+	if strings.HasPrefix(id, "__") && deniedNames[id] {
 		k.add("name-denied", p, fmt.Sprintf("Using %q is not allowed: it reaches the interpreter's builtins or import machinery. Use the builtins and import statements directly.", id))
 		return
 	}
@@ -507,7 +507,7 @@ func (k *check) call(c *pyast.Call) {
 // getattr arguments or subscript keys through another route) and for
 // format fields that walk attributes ("{0.__globals__}".format(f)).
 func (k *check) str(s string, p pyast.Pos) {
-	if deniedNames[s] || dangerousAttrs[s] || frameAttrs[s] {
+	if len(s) > 2 && len(s) < 24 && (deniedNames[s] || dangerousAttrs[s] || frameAttrs[s]) {
 		k.add("dunder-string", p, fmt.Sprintf("The string %q names an interpreter internal; code that looks it up by name is not allowed. Use the object's public API.", s))
 		return
 	}
