@@ -201,7 +201,7 @@ func newStack(cfg *config.Config, log *slog.Logger) (*stack, error) {
 	}
 	st.launcher = session.NewLauncher(start, cfg.Python, limits, pool.Config{
 		Size: settings.WarmPool, MaxAge: settings.WarmMaxAge, IdleAfter: settings.WarmIdle, MinIdle: min(1, settings.WarmPool),
-		Parallel: parallel(cfg.WarmMode, b.docker != nil),
+		Parallel: parallel(cfg.WarmMode, b.docker != nil), RefillDelay: 10 * time.Millisecond,
 	})
 	st.sessions = session.NewManager(session.ManagerConfig{
 		MaxSessions: settings.MaxSessions, TTL: settings.SessionTTL,

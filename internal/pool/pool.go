@@ -29,6 +29,11 @@ type Config struct {
 	Parallel int
 	// RetryAfter is the pause after a failed make (default 1 s).
 	RetryAfter time.Duration
+	// RefillDelay postpones the refill after a Get that left other items
+	// ready, so that making the next item (a CPU for milliseconds) does
+	// not compete with the work the taken one is about to do. An empty
+	// pool is refilled at once. Zero: no delay.
+	RefillDelay time.Duration
 }
 
 // Stats is a snapshot for metrics and tests.
@@ -112,8 +117,13 @@ func (p *Pool[T]) Get(ctx context.Context) (item T, hit bool, err error) {
 			continue
 		}
 		p.stats.Hits++
+		left := len(p.ready)
 		p.mu.Unlock()
-		p.poke()
+		if left > 0 && p.cfg.RefillDelay > 0 {
+			time.AfterFunc(p.cfg.RefillDelay, p.poke)
+		} else {
+			p.poke()
+		}
 		return e.item, true, nil
 	}
 	p.stats.Misses++
