@@ -379,3 +379,24 @@ func TestConcurrentGets(t *testing.T) {
 		}
 	}
 }
+
+// A Get that leaves items ready starts no make before RefillDelay; one
+// that empties the pool starts it at once.
+func TestRefillDelay(t *testing.T) {
+	f := newFake()
+	p := newPool(t, Config{Size: 2, RefillDelay: time.Hour}, f)
+	waitStats(t, p, "a full pool", func(s Stats) bool { return s.Ready == 2 })
+	f.get(t, p)
+	// Nothing may start within the delay; give a wrong refill every chance
+	// to show up before looking.
+	for range 20 {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	if s := p.Stats(); s.Making != 0 || s.Ready != 1 {
+		t.Fatalf("stats %+v right after a Get that left one ready: the refill did not wait", s)
+	}
+	// Positive control: emptying the pool refills it at once.
+	f.get(t, p)
+	waitStats(t, p, "the emptied pool refilled", func(s Stats) bool { return s.Ready == 2 })
+}
