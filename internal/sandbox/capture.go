@@ -175,3 +175,40 @@ func FirstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
 }
+
+// Sink is where one stream of a sandboxed program goes while a backend
+// drains it. The writer can be swapped meanwhile: a warm sandbox gets its
+// capture when it is handed out, a session a new one per cell.
+type Sink struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// Set makes w the stream's writer from now on (nil drops the stream).
+func (s *Sink) Set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+}
+
+// Get returns the current writer.
+func (s *Sink) Get() io.Writer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w
+}
+
+// Pass hands p to the writer and returns how much the writer has taken in
+// all, if it counts (a Capture does; see Total), for the flood check.
+func (s *Sink) Pass(p []byte) (total int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.w == nil {
+		return 0
+	}
+	s.w.Write(p) //nolint:errcheck // a sink never blocks the program on errors
+	if c, ok := s.w.(interface{ Total() int64 }); ok {
+		return c.Total()
+	}
+	return 0
+}

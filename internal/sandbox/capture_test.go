@@ -306,3 +306,21 @@ func TestCaptureCutsOnCharacterBoundaries(t *testing.T) {
 		}
 	}
 }
+
+func TestSink(t *testing.T) {
+	var s Sink
+	if s.Pass([]byte("dropped")) != 0 || s.Get() != nil {
+		t.Fatal("a sink without a writer must drop, and count nothing")
+	}
+	c := NewCapture(4, nil)
+	s.Set(c)
+	s.Pass([]byte("abc"))
+	if total := s.Pass([]byte("defgh")); total != 8 {
+		t.Errorf("total %d after 8 bytes into a Capture", total)
+	}
+	var b strings.Builder
+	s.Set(&b) // swapped while in use: a writer that does not count
+	if total := s.Pass([]byte("x")); total != 0 || b.String() != "x" || s.Get() != &b {
+		t.Errorf("after the swap: total %d, %q", total, b.String())
+	}
+}

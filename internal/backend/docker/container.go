@@ -136,8 +136,8 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 		b: b, spec: spec, layers: b.Layers(), created: time.Now(),
 		ended: make(chan struct{}), done: make(chan struct{}), exitSeen: make(chan struct{}),
 	}
-	c.stdout.set(stdout)
-	c.stderr.set(stderr)
+	c.stdout.Set(stdout)
+	c.stderr.Set(stderr)
 	lifetime := max(lim.Timeout, spec.Lifetime)
 	pids := int64(lim.Pids)
 	init := false // the relay is the init: see relay.py
@@ -280,7 +280,7 @@ type Container struct {
 	replies *io.PipeReader // the driver's reply bytes
 	repW    *io.PipeWriter
 
-	stdout, stderr outputSink
+	stdout, stderr sandbox.Sink
 
 	mu       sync.Mutex
 	reason   sandbox.Status // why pybox killed it, if it did
@@ -300,38 +300,6 @@ type Container struct {
 	done             chan struct{} // and the container is removed
 	result           *sandbox.Result
 	err              error
-}
-
-// outputSink is where one stream of the program goes; the writer can be
-// swapped while the stream is read.
-type outputSink struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *outputSink) set(w io.Writer) {
-	s.mu.Lock()
-	s.w = w
-	s.mu.Unlock()
-}
-
-func (s *outputSink) write(p []byte) (total int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.w == nil {
-		return 0
-	}
-	s.w.Write(p) //nolint:errcheck // sinks never block the sandbox on errors
-	if c, ok := s.w.(interface{ Total() int64 }); ok {
-		return c.Total()
-	}
-	return 0
-}
-
-func (s *outputSink) get() io.Writer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w
 }
 
 // send writes one message to the relay.
@@ -377,8 +345,8 @@ func (c *Container) Control() (io.WriteCloser, io.ReadCloser) { return requests{
 
 // SetOutput replaces where the program's stdout and stderr go from now on.
 func (c *Container) SetOutput(stdout, stderr io.Writer) {
-	c.stdout.set(stdout)
-	c.stderr.set(stderr)
+	c.stdout.Set(stdout)
+	c.stderr.Set(stderr)
 }
 
 // SetDeadline (re)arms the wall-clock deadline: d from now, the container
@@ -559,11 +527,11 @@ func (c *Container) read() {
 		p := buf[:n]
 		switch head[0] {
 		case 'O':
-			if c.stdout.write(p) > outputKillFactor*lim.MaxOutputBytes {
+			if c.stdout.Pass(p) > outputKillFactor*lim.MaxOutputBytes {
 				c.Kill(sandbox.StatusOutputLimit)
 			}
 		case 'E':
-			if c.stderr.write(p) > outputKillFactor*lim.MaxOutputBytes {
+			if c.stderr.Pass(p) > outputKillFactor*lim.MaxOutputBytes {
 				c.Kill(sandbox.StatusOutputLimit)
 			}
 		case 'R':
@@ -662,8 +630,8 @@ func (c *Container) finish(streamErr error) (*sandbox.Result, error) {
 		}
 	default:
 	}
-	stdout, _ := c.stdout.get().(*sandbox.Capture)
-	stderr, _ := c.stderr.get().(*sandbox.Capture)
+	stdout, _ := c.stdout.Get().(*sandbox.Capture)
+	stderr, _ := c.stderr.Get().(*sandbox.Capture)
 	for _, cp := range []*sandbox.Capture{stdout, stderr} {
 		if cp != nil {
 			cp.FlushLive()

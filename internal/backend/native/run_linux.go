@@ -69,7 +69,7 @@ type Sandbox struct {
 	// Zygote sandboxes only: the host's end of the fork server's socket.
 	zsock *os.File
 
-	stdout, stderr outputSink
+	stdout, stderr sandbox.Sink
 
 	mu       sync.Mutex
 	kill     func()         // SIGKILL to pid 1; nil until it runs
@@ -87,41 +87,6 @@ type Sandbox struct {
 	done   chan struct{} // and everything is torn down
 	result *sandbox.Result
 	err    error
-}
-
-// outputSink is where one stream of the program goes; the writer can be
-// swapped while the stream is drained (a warm sandbox gets its capture
-// when it is handed out, a session a new one per cell).
-type outputSink struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *outputSink) set(w io.Writer) {
-	s.mu.Lock()
-	s.w = w
-	s.mu.Unlock()
-}
-
-// write passes p on and returns how much the current writer has taken in
-// all, if it counts (a Capture does), for the flood check.
-func (s *outputSink) write(p []byte) (total int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.w == nil {
-		return 0
-	}
-	s.w.Write(p) //nolint:errcheck // sinks never block the sandbox on errors
-	if c, ok := s.w.(interface{ Total() int64 }); ok {
-		return c.Total()
-	}
-	return 0
-}
-
-func (s *outputSink) get() io.Writer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w
 }
 
 // Start builds a sandbox for spec and returns once its program runs (or
@@ -159,8 +124,8 @@ func newSandbox(b *Backend, spec *sandbox.Spec, layers sandbox.Layers, stdout, s
 		b: b, spec: spec, layers: layers, created: time.Now(),
 		repDone: make(chan struct{}), running: make(chan struct{}), ended: make(chan struct{}), done: make(chan struct{}),
 	}
-	s.stdout.set(stdout)
-	s.stderr.set(stderr)
+	s.stdout.Set(stdout)
+	s.stderr.Set(stderr)
 	return s
 }
 
@@ -253,8 +218,8 @@ func (s *Sandbox) SetDeadline(d time.Duration) {
 
 // SetOutput replaces where the program's stdout and stderr go from now on.
 func (s *Sandbox) SetOutput(stdout, stderr io.Writer) {
-	s.stdout.set(stdout)
-	s.stderr.set(stderr)
+	s.stdout.Set(stdout)
+	s.stderr.Set(stderr)
 }
 
 // Control returns the host's ends of a driver sandbox's control pipes:
@@ -508,12 +473,12 @@ func (s *Sandbox) watch(ctx context.Context, outR, errR, repR *os.File, wait fun
 	stopCtx := context.AfterFunc(ctx, func() { s.Kill(sandbox.StatusKilled) })
 
 	var wg sync.WaitGroup
-	drain := func(rd io.Reader, sink *outputSink) {
+	drain := func(rd io.Reader, sink *sandbox.Sink) {
 		defer wg.Done()
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := rd.Read(buf)
-			if n > 0 && sink.write(buf[:n]) > outputKillFactor*lim.MaxOutputBytes {
+			if n > 0 && sink.Pass(buf[:n]) > outputKillFactor*lim.MaxOutputBytes {
 				s.Kill(sandbox.StatusOutputLimit)
 			}
 			if err != nil {
@@ -591,8 +556,8 @@ func (s *Sandbox) watch(ctx context.Context, outR, errR, repR *os.File, wait fun
 func (s *Sandbox) finish(end time.Time, info exitInfo) (*sandbox.Result, error) {
 	rep, lim := &s.rep, s.spec.Limits
 	s.log.Debug("sandbox exited", "us", end.Sub(s.started).Microseconds(), "program_started_us", rep.started.Sub(s.started).Microseconds())
-	stdout, _ := s.stdout.get().(*sandbox.Capture)
-	stderr, _ := s.stderr.get().(*sandbox.Capture)
+	stdout, _ := s.stdout.Get().(*sandbox.Capture)
+	stderr, _ := s.stderr.Get().(*sandbox.Capture)
 	for _, c := range []*sandbox.Capture{stdout, stderr} {
 		if c != nil {
 			c.FlushLive()

@@ -47,7 +47,7 @@ type Process struct {
 	ctlW *os.File
 	ctlR *os.File
 
-	stdout, stderr outputSink
+	stdout, stderr sandbox.Sink
 
 	mu       sync.Mutex
 	reason   sandbox.Status // why pybox killed it, if it did
@@ -62,41 +62,6 @@ type Process struct {
 	done  chan struct{} // and the directory is gone
 	res   *sandbox.Result
 	err   error
-}
-
-// outputSink is where one stream goes; the writer can be swapped while
-// the stream is drained (a warm process gets its capture when it is handed
-// out, a session a new one per cell).
-type outputSink struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *outputSink) set(w io.Writer) {
-	s.mu.Lock()
-	s.w = w
-	s.mu.Unlock()
-}
-
-func (s *outputSink) get() io.Writer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w
-}
-
-// write passes p on and returns how much the current writer has taken in
-// all, if it counts (a Capture does), for the flood check.
-func (s *outputSink) write(p []byte) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.w == nil {
-		return 0
-	}
-	s.w.Write(p) //nolint:errcheck // a sink never blocks the program on errors
-	if c, ok := s.w.(interface{ Total() int64 }); ok {
-		return c.Total()
-	}
-	return 0
 }
 
 // Start starts the program for spec and returns once the interpreter has
@@ -122,8 +87,8 @@ func (b *Backend) Start(ctx context.Context, spec *sandbox.Spec, stdout, stderr 
 		b: b, spec: spec, layers: b.Layers(),
 		ended: make(chan struct{}), done: make(chan struct{}),
 	}
-	p.stdout.set(stdout)
-	p.stderr.set(stderr)
+	p.stdout.Set(stdout)
+	p.stderr.Set(stderr)
 	if err := p.start(ctx, python); err != nil {
 		return nil, err
 	}
@@ -363,12 +328,12 @@ func (p *Process) watch(ctx context.Context, outR, errR *os.File) {
 	}
 	stopCtx := context.AfterFunc(ctx, func() { p.Kill(sandbox.StatusKilled) })
 	var wg sync.WaitGroup
-	drain := func(rd io.Reader, sink *outputSink) {
+	drain := func(rd io.Reader, sink *sandbox.Sink) {
 		defer wg.Done()
 		buf := make([]byte, 64<<10)
 		for {
 			n, err := rd.Read(buf)
-			if n > 0 && sink.write(buf[:n]) > outputKillFactor*lim.MaxOutputBytes {
+			if n > 0 && sink.Pass(buf[:n]) > outputKillFactor*lim.MaxOutputBytes {
 				p.Kill(sandbox.StatusOutputLimit)
 			}
 			if err != nil {
@@ -464,8 +429,8 @@ func cpuTime(ru *syscall.Rusage) time.Duration {
 // finish turns how the program ended into a Result.
 func (p *Process) finish(end time.Time, ws syscall.WaitStatus) *sandbox.Result {
 	lim := p.spec.Limits
-	stdout, _ := p.stdout.get().(*sandbox.Capture)
-	stderr, _ := p.stderr.get().(*sandbox.Capture)
+	stdout, _ := p.stdout.Get().(*sandbox.Capture)
+	stderr, _ := p.stderr.Get().(*sandbox.Capture)
 	for _, c := range []*sandbox.Capture{stdout, stderr} {
 		if c != nil {
 			c.FlushLive()
@@ -584,8 +549,8 @@ func (p *Process) SetDeadline(d time.Duration) {
 
 // SetOutput replaces where the program's stdout and stderr go from now on.
 func (p *Process) SetOutput(stdout, stderr io.Writer) {
-	p.stdout.set(stdout)
-	p.stderr.set(stderr)
+	p.stdout.Set(stdout)
+	p.stderr.Set(stderr)
 }
 
 // Control returns the host's ends of a driver program's control pipes:
