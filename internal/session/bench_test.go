@@ -68,3 +68,31 @@ func BenchmarkCell(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkForkedWarmRun is BenchmarkWarmRun with sandboxes forked by the
+// fork server, as pybox serve makes them by default.
+func BenchmarkForkedWarmRun(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	nb, err := native.New(native.Config{CacheDir: filepath.Join(os.TempDir(), "pybox-test-cache")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := nb.NewForker(sandbox.DefaultLimits(), "python3")
+	defer f.Close()
+	start := Adapt(f.Start)
+	spec := &sandbox.Spec{Code: []byte("print(1+1)"), Limits: sandbox.DefaultLimits()}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		c, err := Dial(context.Background(), start, sandbox.DefaultLimits(), "python3")
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // let the sandbox's start-up settle
+		b.StartTimer()
+		if res, err := c.Run(context.Background(), spec); err != nil || res.Stdout != "2\n" {
+			b.Fatal(err, res)
+		}
+	}
+}
