@@ -223,6 +223,15 @@ func TestFallbackToRestricted(t *testing.T) {
 		len(res.Layers.Namespaces) != 0 || res.Layers.Seccomp || len(res.Layers.Warnings) == 0 || !strings.Contains(res.Layers.Warnings[0], "no kernel isolation") {
 		t.Fatalf("with --fallback restricted: exit %d %v %+v\n%s", code, err, res, errOut)
 	}
+	// The repl falls back too, and says on which backend it runs.
+	cmd := exec.Command("unshare", "-U", "-r", "sh", "-c", script, "sh", binary, "repl", "--python", "/usr/bin/python3", "--fallback", "restricted")
+	cmd.Stdin = strings.NewReader("print(6*7)\nimport os\n")
+	var rout, rerr strings.Builder
+	cmd.Stdout, cmd.Stderr = &rout, &rerr
+	if err := cmd.Run(); err != nil || !strings.Contains(rout.String(), "restricted backend: NO kernel isolation") || !strings.Contains(rout.String(), "42\n") ||
+		!strings.Contains(rerr.String(), `Importing "os" is not allowed`) {
+		t.Errorf("repl with --fallback restricted: %v\nstdout %q\nstderr %q", err, rout.String(), rerr.String())
+	}
 	// Strict is forced on restricted, whatever --policy says.
 	if _, errOut, code := noUserns("run", "--python", "/usr/bin/python3", "--fallback", "restricted", "--policy", "off", "-c", "import os"); code != exitPolicy ||
 		!strings.Contains(errOut, "strict policy rejected") {

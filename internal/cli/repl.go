@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/pybox-dev/pybox/api"
+	"github.com/pybox-dev/pybox/internal/sandbox"
 	"github.com/pybox-dev/pybox/internal/session"
 )
 
@@ -37,6 +39,15 @@ func cmdRepl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx := context.Background()
 	conn, err := session.Dial(ctx, b.start(), limits, cfg.Python)
+	if errors.Is(err, sandbox.ErrUnavailable) && b.fallback != nil {
+		// The kernel refused the namespaces: the configured fallback
+		// takes over, as for pybox run (and the policy becomes strict).
+		if err = b.fallback(err); err == nil {
+			conn, err = session.Dial(ctx, b.start(), limits, cfg.Python)
+		}
+	} else if errors.Is(err, sandbox.ErrUnavailable) {
+		err = withFallbackHint(err)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "pybox: %v\n", err)
 		return exitFailure
@@ -44,7 +55,11 @@ func cmdRepl(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	checker := runPolicy(cfg, b.Name())
 	sess := session.New(conn, session.Options{})
 	defer sess.Close("the repl ended")
-	fmt.Fprintf(stdout, "Python %s in a pybox sandbox (%s). Ctrl-D to quit.\n", conn.Python, b.Name())
+	if b.restricted != nil {
+		fmt.Fprintf(stdout, "Python %s under pybox's restricted backend: NO kernel isolation, rlimits and the strict policy only. Ctrl-D to quit.\n", conn.Python)
+	} else {
+		fmt.Fprintf(stdout, "Python %s in a pybox sandbox (%s). Ctrl-D to quit.\n", conn.Python, b.Name())
+	}
 
 	in := bufio.NewReader(stdin)
 	for {
