@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -322,5 +323,22 @@ func TestSink(t *testing.T) {
 	s.Set(&b) // swapped while in use: a writer that does not count
 	if total := s.Pass([]byte("x")); total != 0 || b.String() != "x" || s.Get() != &b {
 		t.Errorf("after the swap: total %d, %q", total, b.String())
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	var dl Deadline
+	fired := make(chan string, 2)
+	dl.Set(time.Hour, func() { fired <- "first" })
+	dl.Set(time.Millisecond, func() { fired <- "rearmed" }) // replaces the first
+	if got := <-fired; got != "rearmed" {
+		t.Fatalf("fired %q", got)
+	}
+	dl.Set(time.Hour, func() { fired <- "disarmed" })
+	dl.Set(0, nil)
+	select {
+	case got := <-fired:
+		t.Fatalf("a disarmed deadline fired (%q)", got)
+	case <-time.After(20 * time.Millisecond):
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -211,6 +212,41 @@ type Layers struct {
 	Rootless   bool     `json:"rootless"`
 	HostUID    int      `json:"host_uid"` // the host uid the sandboxed code ran as
 	Warnings   []string `json:"warnings,omitempty"`
+}
+
+// SetOutput puts what the captures kept into r; a nil capture leaves its
+// stream empty.
+func (r *Result) SetOutput(stdout, stderr *Capture) {
+	if stdout != nil {
+		o := stdout.Output()
+		r.Stdout, r.StdoutTruncated, r.StdoutBytes = o.Text, o.Truncated, o.TotalBytes
+	}
+	if stderr != nil {
+		o := stderr.Output()
+		r.Stderr, r.StderrTruncated, r.StderrBytes = o.Text, o.Truncated, o.TotalBytes
+	}
+}
+
+// Deadline is a backend's wall-clock deadline for one sandbox: Set
+// (re)arms it, and when it passes, expire runs (the backend kills the
+// sandbox with StatusTimeout).
+type Deadline struct {
+	mu    sync.Mutex
+	timer *time.Timer
+}
+
+// Set arms the deadline d from now, replacing any earlier one; d <= 0
+// disarms it.
+func (dl *Deadline) Set(d time.Duration, expire func()) {
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	if dl.timer != nil {
+		dl.timer.Stop()
+		dl.timer = nil
+	}
+	if d > 0 {
+		dl.timer = time.AfterFunc(d, expire)
+	}
 }
 
 // Exited fills the status of a result whose program ended by itself with

@@ -225,18 +225,11 @@ func (c *Conn) Run(ctx context.Context, spec *sandbox.Spec) (*sandbox.Result, er
 	return res, nil
 }
 
-// fillOutput puts the captured output in res.
+// fillOutput puts the captured output in res, live output flushed first.
 func fillOutput(res *sandbox.Result, stdout, stderr *sandbox.Capture) {
-	for _, x := range []struct {
-		c         *sandbox.Capture
-		text      *string
-		truncated *bool
-		total     *int64
-	}{{stdout, &res.Stdout, &res.StdoutTruncated, &res.StdoutBytes}, {stderr, &res.Stderr, &res.StderrTruncated, &res.StderrBytes}} {
-		x.c.FlushLive()
-		o := x.c.Output()
-		*x.text, *x.truncated, *x.total = o.Text, o.Truncated, o.TotalBytes
-	}
+	stdout.FlushLive()
+	stderr.FlushLive()
+	res.SetOutput(stdout, stderr)
 }
 
 // counted is a splitter whose stream total is its capture's, so that a

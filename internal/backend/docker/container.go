@@ -285,7 +285,7 @@ type Container struct {
 	mu       sync.Mutex
 	reason   sandbox.Status // why pybox killed it, if it did
 	killedAt time.Time
-	timer    *time.Timer
+	deadline sandbox.Deadline
 	running  time.Time // the program was sent (one-shots)
 	exit     waitStatus
 	exitAt   time.Time
@@ -352,15 +352,7 @@ func (c *Container) SetOutput(stdout, stderr io.Writer) {
 // SetDeadline (re)arms the wall-clock deadline: d from now, the container
 // is killed with status timeout. d <= 0 disarms it.
 func (c *Container) SetDeadline(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
-	}
-	if d > 0 {
-		c.timer = time.AfterFunc(d, func() { c.Kill(sandbox.StatusTimeout) })
-	}
+	c.deadline.Set(d, func() { c.Kill(sandbox.StatusTimeout) })
 }
 
 func (c *Container) markRunning() {
@@ -664,14 +656,7 @@ func (c *Container) finish(streamErr error) (*sandbox.Result, error) {
 		res.SetupMS = sandbox.Millis(running.Sub(c.created))
 		res.WallMS = sandbox.Millis(end.Sub(c.created))
 	}
-	if stdout != nil {
-		so := stdout.Output()
-		res.Stdout, res.StdoutTruncated, res.StdoutBytes = so.Text, so.Truncated, so.TotalBytes
-	}
-	if stderr != nil {
-		se := stderr.Output()
-		res.Stderr, res.StderrTruncated, res.StderrBytes = se.Text, se.Truncated, se.TotalBytes
-	}
+	res.SetOutput(stdout, stderr)
 	var oomKills int64
 	if haveExit {
 		u, err := c.Usage()
@@ -732,14 +717,12 @@ func classify(res *sandbox.Result, ws waitStatus, reason sandbox.Status, oomKill
 		res.Status = sandbox.StatusTimeout
 		res.Message = fmt.Sprintf("timed out after %s; every process of the sandbox was killed", lim.Timeout)
 	case oomKills > 0 && (ws.Signaled() || ws.ExitStatus() != 0):
-		res.Status = sandbox.StatusMemoryLimit
-		res.Message = fmt.Sprintf("memory limit of %s reached; the kernel's OOM killer ended the program", sandbox.HumanBytes(lim.MemoryBytes))
+		res.Status, res.Message = sandbox.StatusMemoryLimit, sandbox.MemoryLimitMessage(lim)
 	case reason == sandbox.StatusOutputLimit:
 		res.Status = sandbox.StatusOutputLimit
 		res.Message = fmt.Sprintf("output flood: more than %d× the %s output cap; the sandbox was killed and the middle of the output cut", outputKillFactor, sandbox.HumanBytes(lim.MaxOutputBytes))
 	case res.StdoutTruncated || res.StderrTruncated:
-		res.Status = sandbox.StatusOutputLimit
-		res.Message = fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", sandbox.HumanBytes(lim.MaxOutputBytes))
+		res.Status, res.Message = sandbox.StatusOutputLimit, sandbox.TruncatedMessage(lim)
 	case reason != "":
 		res.Status = sandbox.StatusKilled
 		res.Message = "the execution was cancelled and the sandbox killed"
@@ -752,10 +735,7 @@ func classify(res *sandbox.Result, ws waitStatus, reason sandbox.Status, oomKill
 		if ws.Signal() == sigXCPU {
 			res.Message += " (CPU time limit)"
 		}
-	case res.ExitCode == 0:
-		res.Status = sandbox.StatusOK
 	default:
-		res.Status = sandbox.StatusError
-		res.Message = fmt.Sprintf("the program exited with status %d", res.ExitCode)
+		res.Exited(res.ExitCode, 0, lim)
 	}
 }

@@ -75,7 +75,7 @@ type Sandbox struct {
 	kill     func()         // SIGKILL to pid 1; nil until it runs
 	reason   sandbox.Status // why pybox killed the sandbox, if it did
 	killedAt time.Time      // when pybox first killed the sandbox
-	timer    *time.Timer
+	deadline sandbox.Deadline
 
 	created time.Time
 	started time.Time // the init was forked
@@ -205,15 +205,7 @@ func (s *Sandbox) endNow() {
 // SetDeadline (re)arms the wall-clock deadline: d from now, the whole
 // sandbox is killed with status timeout. d <= 0 disarms it.
 func (s *Sandbox) SetDeadline(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
-	}
-	if d > 0 {
-		s.timer = time.AfterFunc(d, func() { s.Kill(sandbox.StatusTimeout) })
-	}
+	s.deadline.Set(d, func() { s.Kill(sandbox.StatusTimeout) })
 }
 
 // SetOutput replaces where the program's stdout and stderr go from now on.
@@ -589,14 +581,7 @@ func (s *Sandbox) finish(end time.Time, info exitInfo) (*sandbox.Result, error) 
 	if !rep.started.IsZero() {
 		res.SetupMS = sandbox.Millis(rep.started.Sub(s.started))
 	}
-	if stdout != nil {
-		so := stdout.Output()
-		res.Stdout, res.StdoutTruncated, res.StdoutBytes = so.Text, so.Truncated, so.TotalBytes
-	}
-	if stderr != nil {
-		se := stderr.Output()
-		res.Stderr, res.StderrTruncated, res.StderrBytes = se.Text, se.Truncated, se.TotalBytes
-	}
+	res.SetOutput(stdout, stderr)
 
 	var oomKills int64
 	if s.group != nil {

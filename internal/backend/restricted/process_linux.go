@@ -51,7 +51,7 @@ type Process struct {
 
 	mu       sync.Mutex
 	reason   sandbox.Status // why pybox killed it, if it did
-	timer    *time.Timer
+	deadline sandbox.Deadline
 	reaped   bool // the leader is being or has been reaped: pid and pgid may be reused
 	final    sandbox.Usage
 	started  time.Time // the helper was forked
@@ -451,14 +451,7 @@ func (p *Process) finish(end time.Time, ws syscall.WaitStatus) *sandbox.Result {
 			"a process of the program left its process group with a copy of its output and was still running when the execution ended: "+
 				"the restricted backend cannot find or kill it")
 	}
-	if stdout != nil {
-		o := stdout.Output()
-		res.Stdout, res.StdoutTruncated, res.StdoutBytes = o.Text, o.Truncated, o.TotalBytes
-	}
-	if stderr != nil {
-		o := stderr.Output()
-		res.Stderr, res.StderrTruncated, res.StderrBytes = o.Text, o.Truncated, o.TotalBytes
-	}
+	res.SetOutput(stdout, stderr)
 	classify(res, ws, reason, lim)
 	p.log.Debug("restricted program finished", "status", res.Status, "wall_ms", res.WallMS)
 	return res
@@ -481,8 +474,7 @@ func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status,
 		res.Status = sandbox.StatusOutputLimit
 		res.Message = fmt.Sprintf("output flood: more than %d× the %s output cap; the program was killed and the middle of the output cut", outputKillFactor, sandbox.HumanBytes(lim.MaxOutputBytes))
 	case res.StdoutTruncated || res.StderrTruncated:
-		res.Status = sandbox.StatusOutputLimit
-		res.Message = fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", sandbox.HumanBytes(lim.MaxOutputBytes))
+		res.Status, res.Message = sandbox.StatusOutputLimit, sandbox.TruncatedMessage(lim)
 	case reason != "":
 		res.Status = sandbox.StatusKilled
 		res.Message = "the execution was cancelled and the program killed"
@@ -536,15 +528,7 @@ func (p *Process) Kill(reason sandbox.Status) {
 // SetDeadline (re)arms the wall-clock deadline: d from now, the process
 // group is killed with status timeout. d <= 0 disarms it.
 func (p *Process) SetDeadline(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.timer != nil {
-		p.timer.Stop()
-		p.timer = nil
-	}
-	if d > 0 {
-		p.timer = time.AfterFunc(d, func() { p.Kill(sandbox.StatusTimeout) })
-	}
+	p.deadline.Set(d, func() { p.Kill(sandbox.StatusTimeout) })
 }
 
 // SetOutput replaces where the program's stdout and stderr go from now on.
