@@ -4,10 +4,11 @@
 # and limits it shares with every sandbox it makes), keeps the driver loaded,
 # and on each "spawn" request from the host forks a new sandbox:
 #
-#   zygote ── fork ─> I: unshare(mount, net, ipc, uts, pid) ── fork ─> G, I exits
-#   G (pid 1 of the new pid namespace): fresh /tmp, /dev/shm and /proc,
-#       then the host moves it into its own cgroup, then it forks P and
-#       becomes the reaper (uid 999, confined)
+#   zygote ── clone(new mount, net, ipc, uts and pid namespaces) ─> G
+#   G (pid 1 of the new pid namespace): moves itself into its own cgroup
+#       (through files the host opened), mounts a fresh /tmp, /dev/shm and
+#       /proc, says hello to the host, then forks P and becomes the reaper
+#       (uid 999, confined)
 #   P: the program: confines itself (capabilities, no_new_privs, Landlock,
 #       seccomp, in that order) and runs the driver, which waits for code.
 #
@@ -15,9 +16,17 @@
 # Every sandbox it forks has its own process tree, mount, pid, net, ipc, uts
 # and cgroup namespaces, its own cgroup and its own scratch; none is reused.
 # The host end of the protocol is internal/backend/native/zygote_linux.go.
+#
+# CPU per sandbox is what limits a server's throughput, and most of it is
+# the kernel copying pages that a forked interpreter touches. Hence: one
+# clone straight into the new namespaces (no intermediate process), the
+# confinement's structures built once here, and little Python in G and P.
 import ctypes, os, signal, socket, sys
 
 libc = ctypes.CDLL(None, use_errno=True)
+# The same libc, called with the GIL held: a clone must happen as os.fork
+# does, between PyOS_BeforeFork and PyOS_AfterFork_*.
+libc_gil = ctypes.PyDLL(None, use_errno=True)
 __pybox__ = True  # the driver hides frames of ours from user tracebacks
 CTL = 3  # SOCK_SEQPACKET socket to the host
 
@@ -31,6 +40,9 @@ PR_SET_CHILD_SUBREAPER, PR_CAP_AMBIENT_CLEAR_ALL = 36, 4
 SECCOMP_MODE_FILTER = 2
 SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
 SYS_CLOSE_RANGE = 436
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
+SIGCHLD = 17
+IN_ZYGOTE = True  # False in every sandbox forked from it
 
 
 class SetupError(Exception):
@@ -80,8 +92,8 @@ class PathBeneath(ctypes.Structure):
     _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
 
 
-def drop_caps():
-    for c in range(64):
+def drop_caps(last):
+    for c in range(last + 1):
         if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(c), 0, 0, 0) < 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
             check(-1, "dropping capability %d from the bounding set" % c)
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
@@ -112,10 +124,21 @@ def landlock(cfg):
         os.close(fd)
 
 
-def seccomp(prog):
+def seccomp_prog(prog):
+    """The sock_fprog for prog, built once in the zygote: every sandbox
+    installs the same filter."""
     filt = (SockFilter * len(prog))(*[SockFilter(f["c"], f["t"], f["f"], f["k"]) for f in prog])
     fprog = SockFprog(len(prog), filt)
-    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+    fprog.keep = filt  # the filter must live as long as the program
+    return fprog
+
+
+def last_cap():
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 63
 
 
 def confine(cfg, uid):
@@ -125,10 +148,10 @@ def confine(cfg, uid):
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    drop_caps()
+    drop_caps(cfg["last_cap"])
     prctl(PR_SET_NO_NEW_PRIVS, 1)
     landlock(cfg["landlock"])
-    seccomp(cfg["seccomp"])
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(cfg["fprog"]))
 
 
 # --- a new sandbox ---------------------------------------------------------------------
@@ -178,15 +201,18 @@ def sandbox(cfg, req, fds, driver):
     """G: pid 1 of the new sandbox. Never returns. (No try may enclose the
     fork of the program: its exceptions, SystemExit included, must reach
     the interpreter's top level.)"""
-    stdin, stdout, stderr, ctl, rep, rpt, chan = fds
+    stdin, stdout, stderr, ctl, rep, rpt, chan = fds[:7]
     try:
+        # Into the sandbox's own cgroup before anything is charged: the
+        # host opened the files, so the kernel lets us write them; writing
+        # "0" moves the writer, which is cheap (see cgroup.Group.JoinFiles).
+        for fd in fds[7:]:
+            os.write(fd, b"0")
+            os.close(fd)
         build_fs(cfg, req)
-        # The host learns our pid from the credentials the kernel attaches,
-        # moves us into our own cgroup, and says so.
+        # The host learns our pid from the credentials the kernel attaches.
         ch = socket.socket(fileno=chan)
         ch.send(b"p")
-        if ch.recv(16) != b"go":
-            raise SetupError("the host did not place the sandbox in its cgroup")
         ch.close()
         check(libc.unshare(CLONE_NEWCGROUP), "unshare cgroup namespace")
     except BaseException as e:
@@ -247,25 +273,43 @@ def program(cfg, fds, rpt, driver):
     sys.exit(0)
 
 
+def clone(flags):
+    """fork(2) into new namespaces: os.fork's steps around a raw clone, so
+    that the child is pid 1 of its own pid namespace at once, without an
+    intermediate process. (glibc's cached tid in the child's thread block
+    stays the zygote's; the child only forks, and glibc's fork sets the
+    right one for the program.)"""
+    pythonapi = ctypes.pythonapi
+    pythonapi.PyOS_BeforeFork()
+    pid = libc_gil.syscall(SYS_CLONE, ctypes.c_ulong(flags | SIGCHLD), None, None, None, None)
+    if pid == 0:
+        pythonapi.PyOS_AfterFork_Child()
+        global IN_ZYGOTE
+        IN_ZYGOTE = False
+        return 0
+    err = ctypes.get_errno()
+    pythonapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise SetupError("clone: %s" % os.strerror(err))
+    return pid
+
+
 def spawn(cfg, req, fds, driver):
-    pid = os.fork()
-    if pid:
-        return pid
-    # I: new namespaces, then G as pid 1 of the new pid namespace.
+    if SYS_CLONE is None:
+        raise SetupError("no clone system call number for %s" % os.uname().machine)
+    g = clone(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID)
+    if g:
+        return g
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote's reaping is not ours
         # Pid 1 must not die of a KeyboardInterrupt; the program sets its
         # own handler again.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         os.close(CTL)
-        check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID), "unshare")
-        g = os.fork()
     except BaseException as e:
         report(fds[5], "E %s" % e)
         os._exit(1)
-    if g == 0:
-        sandbox(cfg, req, fds, driver)
-    os._exit(0)
+    sandbox(cfg, req, fds, driver)
 
 
 def reap():
@@ -280,7 +324,6 @@ def reap():
 
 def main():
     import json
-    zygote = os.getpid()
     driver = {"__name__": "__pybox_driver__", "__file__": "/pybox/.driver.py", "__builtins__": __builtins__}
     with open(driver["__file__"]) as f:
         exec(compile(f.read(), driver["__file__"], "exec"), driver)
@@ -289,10 +332,15 @@ def main():
     global ZSOCK
     sock = ZSOCK = socket.socket(fileno=CTL)
     cfg = json.loads(sock.recv(1 << 20))
+    cfg["fprog"] = seccomp_prog(cfg["seccomp"])
+    cfg["last_cap"] = last_cap()
     signal.signal(signal.SIGCHLD, lambda *_: reap())
     # What is loaded now lives in every sandbox; freezing it keeps their
     # garbage collector from touching (and copying) those pages.
     import gc
+    # Modules each sandbox's driver would otherwise import after the fork,
+    # in every sandbox anew: loaded once here, they are shared.
+    import linecache, traceback, atexit, _ast, __future__, select, io, binascii  # noqa: F401
     gc.collect()
     gc.freeze()
     sock.send(b'{"type":"ready"}')
@@ -302,14 +350,16 @@ def main():
             return  # the host is gone or done
         try:
             req = json.loads(msg)
-            if req.get("op") == "spawn" and len(fds) == 7:
+            if req.get("op") == "spawn" and len(fds) >= 7:
                 spawn(cfg, req, fds, driver)
         except BaseException as e:
             # Only the zygote handles errors here: in a sandbox's program
             # this is how SystemExit and the user's exceptions leave.
-            if os.getpid() != zygote:
+            # (Not told apart by pid: the program is pid 2 of its own pid
+            # namespace, as the zygote is of the template's.)
+            if not IN_ZYGOTE:
                 raise
-            if len(fds) == 7:
+            if len(fds) >= 7:
                 report(fds[5], "E spawning: %r" % e)
         for fd in fds:
             os.close(fd)

@@ -36,6 +36,13 @@ func (g *unifiedGroup) Dir() string { return g.dir }
 func (g *unifiedGroup) Attach(pid int) error {
 	return os.WriteFile(filepath.Join(g.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
 }
+func (g *unifiedGroup) JoinFiles() ([]*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(g.dir, "cgroup.procs"), os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	return []*os.File{f}, nil
+}
 func (g *unifiedGroup) Stats() (cgroup.Stats, error) { return cgroup.Stats{}, nil }
 func (g *unifiedGroup) Kill() error {
 	return os.WriteFile(filepath.Join(g.dir, "cgroup.kill"), []byte("1"), 0)

@@ -22,8 +22,9 @@ import (
 // that a new interpreter costs.
 //
 // Every sandbox it forks gets its own mount, pid, net, ipc, uts and cgroup
-// namespaces, its own cgroup (the host moves it there before it forks the
-// program), its own /tmp, /dev/shm and /proc, and confines itself
+// namespaces, its own cgroup (its pid 1 moves itself there, through files
+// the host opened, before anything else), its own /tmp, /dev/shm and
+// /proc, and confines itself
 // (capabilities, no_new_privs, Landlock, seccomp) before its driver reads
 // any code. They share the template's read-only root and its uid block:
 // their processes run as the same host uids, which no sibling can reach
@@ -179,8 +180,15 @@ func (s *Sandbox) spawn(ctx context.Context, z *Zygote) error {
 	parentEnds := []*os.File{outR, errR, s.ctlW, s.ctlR, repR}
 	childEnds := []*os.File{inR, outW, errW, pipes[3][0], pipes[4][1], repW, chanChild}
 	s.undo = append(s.undo, func() { closeAll(parentEnds) })
-	defer closeAll(childEnds)
+	defer func() { closeAll(childEnds) }()
 	defer chanHost.Close()
+	// Pid 1 of the new sandbox moves itself into its cgroup through these,
+	// before it does anything else.
+	join, err := g.JoinFiles()
+	if err != nil {
+		return err
+	}
+	childEnds = append(childEnds, join...)
 	if !b.rootless {
 		for _, f := range []*os.File{inR, outW, errW} {
 			if err := f.Chown(s.layers.HostUID, s.layers.HostUID); err != nil {
@@ -209,7 +217,8 @@ func (s *Sandbox) spawn(ctx context.Context, z *Zygote) error {
 	childEnds = nil
 
 	// Until pid 1 of the new sandbox says hello, a failure shows on the
-	// report pipe; read it then.
+	// report pipe; read it then. Pid 1 does not wait for our answer: it is
+	// in its cgroup already, and it lives on as the reaper.
 	var creds *unix.Ucred
 	hello, err := recvTimeout(int(chanHost.Fd()), 10*time.Second, func(oob []byte) {
 		if msgs, err := unix.ParseSocketControlMessage(oob); err == nil {
@@ -221,28 +230,21 @@ func (s *Sandbox) spawn(ctx context.Context, z *Zygote) error {
 		}
 	})
 	if err != nil || string(hello) != "p" || creds == nil || creds.Pid <= 0 {
+		// Whatever made it into the group goes; cleanup removes the group.
+		g.Kill()                                                     //nolint:errcheck
 		repR.SetReadDeadline(time.Now().Add(200 * time.Millisecond)) //nolint:errcheck
 		msg, _ := io.ReadAll(io.LimitReader(repR, 4096))
 		return fmt.Errorf("the fork server's sandbox failed to start: %v %s", err, sandbox.FirstLine(string(msg)))
 	}
 	pidfd, err := unix.PidfdOpen(int(creds.Pid), 0)
 	if err != nil {
+		g.Kill() //nolint:errcheck
 		return fmt.Errorf("pidfd_open: %w", err)
 	}
 	s.mu.Lock()
 	s.hostPID = int(creds.Pid)
 	s.kill = func() { unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) } //nolint:errcheck // may have exited
 	s.mu.Unlock()
-	if err := g.Attach(int(creds.Pid)); err != nil {
-		s.Kill(sandbox.StatusKilled)
-		unix.Close(pidfd)
-		return fmt.Errorf("joining cgroup: %w", err)
-	}
-	if _, err := unix.Write(int(chanHost.Fd()), []byte("go")); err != nil {
-		s.Kill(sandbox.StatusKilled)
-		unix.Close(pidfd)
-		return fmt.Errorf("releasing the sandbox: %w", err)
-	}
 	s.watch(ctx, outR, errR, repR, func() exitInfo {
 		pfd := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
 		for {

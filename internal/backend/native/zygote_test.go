@@ -6,6 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,11 +70,90 @@ func TestZygoteSpawns(t *testing.T) {
 	lim := sandbox.DefaultLimits()
 	lim.Timeout = 10 * time.Second
 	z := startZygote(t, lim)
-	res := runForked(t, z, "import os\nprint(os.getpid(), os.getuid(), sorted(p for p in os.listdir('/proc') if p.isdigit()))\nprint(open('/proc/self/cgroup').read().strip())")
-	t.Logf("%+v", res)
-	if res.Status != sandbox.StatusOK {
-		t.Fatalf("status %s: %s %s", res.Status, res.Message, res.Stderr)
+	// The program is pid 2 of a pid namespace of its own, whose pid 1 (the
+	// reaper) is its parent: the zygote's clone made the namespace and its
+	// pid 1 in one step.
+	res := runForked(t, z, "import os\nprint(os.getpid(), os.getppid(), sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))")
+	if res.Status != sandbox.StatusOK || strings.TrimSpace(res.Stdout) != "2 1 [1, 2]" {
+		t.Fatalf("status %s, stdout %q: %s %s", res.Status, res.Stdout, res.Message, res.Stderr)
 	}
+}
+
+// TestZygoteSandboxJoinsItsCgroup: pid 1 of a forked sandbox moves itself
+// into the sandbox's own cgroup, in every hierarchy, before it forks the
+// program; neither is left in the fork server's.
+func TestZygoteSandboxJoinsItsCgroup(t *testing.T) {
+	z := startZygote(t, sandbox.DefaultLimits())
+	sb, w, err := spawnReady(z, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { w.Close(); sb.Kill(sandbox.StatusKilled); <-sb.Done() }()
+	zygoteGroups := hostCgroups(t, z.sb.hostPID)
+	pid1 := hostCgroups(t, sb.hostPID)
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", sb.hostPID, sb.hostPID))
+	if err != nil || len(strings.Fields(string(children))) != 1 {
+		t.Fatalf("pid 1's children: %q %v", children, err)
+	}
+	program := hostCgroups(t, atoi(t, strings.Fields(string(children))[0]))
+	for _, c := range []string{"memory", "pids", "cpu"} {
+		if pid1[c] == "" || pid1[c] == zygoteGroups[c] || !strings.Contains(pid1[c], "pybox-") {
+			t.Errorf("%s: pid 1 in %q, the fork server in %q", c, pid1[c], zygoteGroups[c])
+		}
+		if program[c] != pid1[c] {
+			t.Errorf("%s: the program in %q, pid 1 in %q", c, program[c], pid1[c])
+		}
+	}
+}
+
+// TestZygoteSessionEndsCleanly: a session's driver that the host closes
+// exits 0 with nothing on stderr. (The program is pid 2 of its namespace,
+// as the fork server is of the template's; told apart by pid, the fork
+// server's error handling took the program's SystemExit for its own.)
+func TestZygoteSessionEndsCleanly(t *testing.T) {
+	z := startZygote(t, sandbox.DefaultLimits())
+	stderr := sandbox.NewCapture(1<<16, nil)
+	sb, w, err := spawnReady(z, nil, stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	res, err := sb.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || res.Signal != "" || stderr.Output().Text != "" {
+		t.Fatalf("exit %d, signal %q, stderr %q", res.ExitCode, res.Signal, stderr.Output().Text)
+	}
+}
+
+// hostCgroups maps each v1 controller of /proc/pid/cgroup to its path.
+func hostCgroups(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			m[c] = parts[2]
+		}
+	}
+	return m
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // spawnAndEnd makes one forked sandbox up to its driver's ready frame and

@@ -170,6 +170,25 @@ func (g *v1Group) Attach(pid int) error {
 	return nil
 }
 
+func (g *v1Group) JoinFiles() ([]*os.File, error) {
+	var files []*os.File
+	seen := map[string]bool{} // co-mounted controllers (cpu,cpuacct) share a directory
+	for _, c := range v1Controllers {
+		dir, ok := g.dirs[c]
+		if !ok || seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY, 0)
+		if err != nil {
+			closeFiles(files)
+			return nil, fmt.Errorf("opening %s cgroup's tasks: %w", c, err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
 func (g *v1Group) Stats() (Stats, error) {
 	var s Stats
 	var err error

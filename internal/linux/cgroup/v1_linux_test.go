@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,50 @@ func TestV1RealHierarchy(t *testing.T) {
 			if got[c] != group {
 				t.Errorf("child forked by the entered thread: %s cgroup = %q, want %q", c, got[c], group)
 			}
+		}
+	})
+
+	t.Run("JoinFiles", func(t *testing.T) {
+		files, err := g.JoinFiles()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A child that could not open the files (it gets only the fds)
+		// moves itself in by writing "0" to each, then becomes sleep.
+		script := ""
+		for i := range files {
+			script += fmt.Sprintf("echo 0 >&%d && ", 3+i)
+		}
+		c := &child{cmd: exec.Command("sh", "-c", script+"exec sleep 60"), done: make(chan struct{})}
+		c.cmd.ExtraFiles = files
+		err = c.cmd.Start()
+		for _, f := range files {
+			f.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { c.cmd.Wait(); close(c.done) }() //nolint:errcheck
+		t.Cleanup(c.kill)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := threadCgroups(t, strconv.Itoa(c.pid()))
+			missing := []string{}
+			for _, ctl := range mounted {
+				if got[ctl] != group {
+					missing = append(missing, ctl+"="+got[ctl])
+				}
+			}
+			if len(missing) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the child did not join the group (%d files): %v", len(files), missing)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if mine := threadCgroups(t, "self"); mine["memory"] == group {
+			t.Errorf("the opener was moved too")
 		}
 	})
 

@@ -163,6 +163,14 @@ func (g *v2Group) Attach(pid int) error {
 	return writeFile(g.dir, "cgroup.procs", strconv.Itoa(pid))
 }
 
+func (g *v2Group) JoinFiles() ([]*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(g.dir, "cgroup.procs"), os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening cgroup.procs: %w", err)
+	}
+	return []*os.File{f}, nil
+}
+
 func (g *v2Group) Stats() (Stats, error) {
 	var s Stats
 	var err error

@@ -342,6 +342,32 @@ func TestV2Attach(t *testing.T) {
 	}
 }
 
+func TestV2JoinFiles(t *testing.T) {
+	m, _ := newFakeV2(t)
+	g, err := m.Create("j", Resources{MemoryBytes: 64 << 20, CPU: 0.5, Pids: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel makes cgroup.procs with the group; the fake does not.
+	if err := os.WriteFile(filepath.Join(g.Dir(), "cgroup.procs"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := g.JoinFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 {
+		t.Fatalf("%d files, want cgroup.procs alone", len(files))
+	}
+	defer files[0].Close()
+	if _, err := files[0].WriteString("0"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readBack(t, filepath.Join(g.Dir(), "cgroup.procs")); got != "0" {
+		t.Errorf("cgroup.procs = %q, want %q", got, "0")
+	}
+}
+
 func TestV2Stats(t *testing.T) {
 	const events = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 1\n"
 	const cpuStat = "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\nnr_periods 10\nnr_throttled 1\nthrottled_usec 7\n"
