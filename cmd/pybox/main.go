@@ -5,12 +5,14 @@ import (
 	"os"
 
 	"github.com/pybox-dev/pybox/internal/cli"
-	"github.com/pybox-dev/pybox/internal/nsinit"
+	// The sandbox init, which this binary also is when re-executed inside
+	// new namespaces, starts from this package's initialisation, before
+	// the packages the command needs (see nsinit's init).
+	_ "github.com/pybox-dev/pybox/internal/nsinit"
 	"github.com/pybox-dev/pybox/internal/reexec"
 )
 
 func main() {
-	reexec.Register(nsinit.Name, nsinit.Main)
 	if reexec.Init() {
 		return
 	}

@@ -168,10 +168,8 @@ def build_fs(cfg, req):
     mount("tmpfs", "/pybox", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=%d,mode=0755" % (17 << 20))
     os.close(os.open("/pybox/main.py", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))  # Landlock's one writable file
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for p in cfg["masked"]:
-        if not os.path.lexists(p):
-            continue
-        if os.path.isdir(p):
+    for p, is_dir in cfg["masked"]:
+        if is_dir:
             mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
         else:
             mount("/dev/null", p, None, MS_BIND)
@@ -184,8 +182,6 @@ def build_fs(cfg, req):
         os.unlink(src)
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for p in cfg["readonly"]:
-        if not os.path.lexists(p):
-            continue
         mount(p, p, None, MS_BIND | MS_REC)
         mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
@@ -333,6 +329,11 @@ def main():
     sock = ZSOCK = socket.socket(fileno=CTL)
     cfg = json.loads(sock.recv(1 << 20))
     cfg["fprog"] = seccomp_prog(cfg["seccomp"])
+    # Which of the /proc paths to mask or make read-only this kernel has,
+    # and which are directories: the same in every sandbox's new /proc as
+    # in ours, so looked up once.
+    cfg["masked"] = [(p, os.path.isdir(p)) for p in cfg["masked"] if os.path.lexists(p)]
+    cfg["readonly"] = [p for p in cfg["readonly"] if os.path.lexists(p)]
     cfg["last_cap"] = last_cap()
     signal.signal(signal.SIGCHLD, lambda *_: reap())
     # What is loaded now lives in every sandbox; freezing it keeps their

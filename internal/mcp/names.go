@@ -33,10 +33,11 @@ type named struct {
 	mcpSession string // fixed when the entry is made (the scope includes it)
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// Compiled on first use, not at every pybox process start.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`) })
 
 func checkName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("session name %q is not valid: use 1 to 64 letters, digits, '.', '_' or '-', e.g. main", name)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/pybox-dev/pybox/internal/policy/pyast"
@@ -293,9 +294,12 @@ func MustNew(r Rules) *Checker {
 // Profile is the checker's profile.
 func (c *Checker) Profile() Profile { return c.profile }
 
-var dottedRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+// Compiled on first use, not at every pybox process start.
+var dottedRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+})
 
-func validDotted(s string) bool { return dottedRE.MatchString(s) }
+func validDotted(s string) bool { return dottedRE().MatchString(s) }
 
 // maxViolations bounds a report: an agent needs the first few to act.
 const maxViolations = 50
@@ -578,7 +582,7 @@ func lineText(src []byte, n int) string {
 }
 
 // codingRE is PEP 263's encoding declaration.
-var codingRE = regexp.MustCompile(`^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)`)
+var codingRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)`) })
 
 // declaredEncoding finds a PEP 263 declaration on line 1 or 2.
 func declaredEncoding(src []byte) (enc string, line int, ok bool) {
@@ -589,7 +593,7 @@ func declaredEncoding(src []byte) (enc string, line int, ok bool) {
 		if j := bytes.IndexAny(src, "\r\n"); j >= 0 {
 			l, rest = src[:j], src[j+1:]
 		}
-		if m := codingRE.FindSubmatch(l); m != nil {
+		if m := codingRE().FindSubmatch(l); m != nil {
 			return string(m[1]), line, true
 		}
 		// Only a comment or blank first line lets line 2 declare.

@@ -1,6 +1,8 @@
 // Package reexec lets one binary play several roles: the pybox command and
-// the sandbox init it re-executes inside fresh namespaces. A role is chosen by
-// argv[0], which the parent sets when it starts /proc/self/exe.
+// helpers it re-executes (the restricted backend's rlimit helper). A role
+// is chosen by argv[0], which the parent sets when it starts
+// /proc/self/exe. (The native sandbox's init is such a role too, but
+// starts earlier, from package nsinit's initialisation: see there.)
 package reexec
 
 import (

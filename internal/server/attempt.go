@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/pybox-dev/pybox/api"
 	"github.com/pybox-dev/pybox/internal/audit"
@@ -58,11 +59,13 @@ var events = map[string]string{
 	"GET /v1/limits":                           "limits",
 }
 
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+// Compiled on first use: every pybox process, a sandbox init included,
+// would pay for it at start.
+var requestIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`) })
 
 // requestID is the client's X-Request-ID when it is sane, else a new one.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-ID"); requestIDRE.MatchString(id) {
+	if id := r.Header.Get("X-Request-ID"); requestIDRE().MatchString(id) {
 		return id
 	}
 	var b [12]byte

@@ -12,7 +12,7 @@ import (
 	"github.com/pybox-dev/pybox/client"
 	"github.com/pybox-dev/pybox/internal/audit"
 	"github.com/pybox-dev/pybox/internal/backend/native"
-	"github.com/pybox-dev/pybox/internal/nsinit"
+	_ "github.com/pybox-dev/pybox/internal/nsinit" // the sandbox init starts from its initialisation
 	"github.com/pybox-dev/pybox/internal/policy"
 	"github.com/pybox-dev/pybox/internal/pool"
 	"github.com/pybox-dev/pybox/internal/reexec"
@@ -22,7 +22,6 @@ import (
 
 // The test binary doubles as the sandbox init, as the pybox binary does.
 func TestMain(m *testing.M) {
-	reexec.Register(nsinit.Name, nsinit.Main)
 	if reexec.Init() {
 		return
 	}

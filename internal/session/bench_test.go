@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/pybox-dev/pybox/internal/backend/native"
-	"github.com/pybox-dev/pybox/internal/nsinit"
+	_ "github.com/pybox-dev/pybox/internal/nsinit" // the sandbox init starts from its initialisation
 	"github.com/pybox-dev/pybox/internal/reexec"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
 
 func TestMain(m *testing.M) {
-	reexec.Register(nsinit.Name, nsinit.Main)
 	if reexec.Init() {
 		return
 	}

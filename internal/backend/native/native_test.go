@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pybox-dev/pybox/internal/nsinit"
+	_ "github.com/pybox-dev/pybox/internal/nsinit" // the sandbox init starts from its initialisation
 	"github.com/pybox-dev/pybox/internal/reexec"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 	"github.com/pybox-dev/pybox/internal/sandboxtest"
@@ -23,7 +23,6 @@ import (
 
 // The test binary doubles as the sandbox init, as the pybox binary does.
 func TestMain(m *testing.M) {
-	reexec.Register(nsinit.Name, nsinit.Main)
 	if reexec.Init() {
 		return
 	}

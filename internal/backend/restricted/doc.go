@@ -41,5 +41,5 @@
 // The rlimits are set in the child by re-executing the pybox binary as
 // package rlimitexec's helper (reexec mode rlimitexec.Name, registered by
 // this package's init); a binary that uses this backend must call
-// reexec.Init first thing in main (and TestMain), as for the native one.
+// reexec.Init first thing in main (and TestMain).
 package restricted
