@@ -21,7 +21,7 @@
 # the kernel copying pages that a forked interpreter touches. Hence: one
 # clone straight into the new namespaces (no intermediate process), the
 # confinement's structures built once here, and little Python in G and P.
-import ctypes, os, signal, socket, sys
+import _signal, ctypes, os, socket, sys
 
 libc = ctypes.CDLL(None, use_errno=True)
 # The same libc, called with the GIL held: a clone must happen as os.fork
@@ -92,11 +92,20 @@ class PathBeneath(ctypes.Structure):
     _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
 
 
-def drop_caps(last):
-    for c in range(last + 1):
+def drop_bounding_set():
+    """Empties the bounding set and the ambient set, here in the zygote,
+    for every sandbox it forks to inherit: the zygote keeps the capabilities
+    it has (it needs them to make namespaces and mounts, as pid 1 of each
+    sandbox does), but no process of a sandbox can ever gain one back."""
+    for c in range(last_cap() + 1):
         if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(c), 0, 0, 0) < 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
             check(-1, "dropping capability %d from the bounding set" % c)
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+def drop_caps():
+    """Clears this process's own capabilities; the bounding and ambient
+    sets are empty already (drop_bounding_set)."""
     hdr, data = CapHeader(0x20080522, 0), (CapData * 2)()
     check(libc.capset(ctypes.byref(hdr), data), "capset")
 
@@ -109,14 +118,15 @@ def landlock(cfg):
     # ones as long as they are zero, which they are for its ABI.
     fd = check(libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), 0), "landlock_create_ruleset")
     try:
-        for rule in cfg["rules"]:
-            pfd = os.open(rule["path"], os.O_PATH | os.O_CLOEXEC)
+        for path, access, is_dir in cfg["rules"]:
+            pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             try:
-                access = rule["access"] & cfg["fs"]
-                if not os.path.isdir("/proc/self/fd/%d" % pfd):
+                if is_dir is None:
+                    is_dir = os.path.isdir("/proc/self/fd/%d" % pfd)
+                if not is_dir:
                     access &= cfg["file_mask"]  # directory-only rights are invalid on a file
                 pb = PathBeneath(access, pfd)
-                check(libc.syscall(SYS_LANDLOCK_ADD_RULE, fd, 1, ctypes.byref(pb), 0), "landlock_add_rule " + rule["path"])
+                check(libc.syscall(SYS_LANDLOCK_ADD_RULE, fd, 1, ctypes.byref(pb), 0), "landlock_add_rule " + path)
             finally:
                 os.close(pfd)
         check(libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, fd, 0), "landlock_restrict_self")
@@ -148,7 +158,7 @@ def confine(cfg, uid):
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    drop_caps(cfg["last_cap"])
+    drop_caps()
     prctl(PR_SET_NO_NEW_PRIVS, 1)
     landlock(cfg["landlock"])
     prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(cfg["fprog"]))
@@ -252,7 +262,7 @@ def program(cfg, fds, rpt, driver):
         # finalizer must not close whatever fd 3 is by then (a file of the
         # user's: double closes crash C extensions at exit).
         ZSOCK.detach()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
         os.setsid()
         for i, fd in enumerate(fds):
             os.dup2(fd, 64 + i)  # out of the way of the final numbers
@@ -297,10 +307,10 @@ def spawn(cfg, req, fds, driver):
     if g:
         return g
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote's reaping is not ours
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)  # the zygote's reaping is not ours
         # Pid 1 must not die of a KeyboardInterrupt; the program sets its
         # own handler again.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
         os.close(CTL)
     except BaseException as e:
         report(fds[5], "E %s" % e)
@@ -334,8 +344,14 @@ def main():
     # in ours, so looked up once.
     cfg["masked"] = [(p, os.path.isdir(p)) for p in cfg["masked"] if os.path.lexists(p)]
     cfg["readonly"] = [p for p in cfg["readonly"] if os.path.lexists(p)]
-    cfg["last_cap"] = last_cap()
-    signal.signal(signal.SIGCHLD, lambda *_: reap())
+    drop_bounding_set()
+    if cfg["landlock"]:
+        # Each rule's rights, and whether its path is a directory where the
+        # template has it (the sandbox's own /tmp and /dev/shm are too).
+        ll = cfg["landlock"]
+        ll["rules"] = [(r["path"], r["access"] & ll["fs"], os.path.isdir(r["path"]) if os.path.lexists(r["path"]) else None)
+                       for r in ll["rules"]]
+    _signal.signal(_signal.SIGCHLD, lambda *_: reap())
     # What is loaded now lives in every sandbox; freezing it keeps their
     # garbage collector from touching (and copying) those pages.
     import gc
