@@ -15,6 +15,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cf := addConfigFlags(fs)
+	fs.StringVar(&cf.cfg.WarmMode, "warm-mode", cf.cfg.WarmMode, "how pybox serve makes warm sandboxes, to check: fork (from a fork server) or exec")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -30,7 +31,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	case "docker":
 		checks = doctor.Docker(ctx, dockerConfig(cfg, log), lim)
 	case "auto":
-		nat := doctor.Run(ctx, nativeConfig(cfg, log), cfg.Python, lim)
+		nat := doctor.Run(ctx, nativeConfig(cfg, log), cfg.Python, lim, cfg.WarmMode)
 		dock := doctor.Docker(ctx, dockerConfig(cfg, log), lim)
 		choice := doctor.Choice(nat, dock)
 		if doctor.OK(nat) {
@@ -40,7 +41,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 		}
 		checks = append(checks, choice)
 	default:
-		checks = doctor.Run(ctx, nativeConfig(cfg, log), cfg.Python, lim)
+		checks = doctor.Run(ctx, nativeConfig(cfg, log), cfg.Python, lim, cfg.WarmMode)
 		if cfg.Backend == "native" {
 			// Say whether docker would be there too, without failing on it.
 			dock := doctor.Docker(ctx, dockerConfig(cfg, log), lim)

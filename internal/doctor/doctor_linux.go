@@ -3,17 +3,21 @@ package doctor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/pybox-dev/pybox/internal/backend/native"
+	"github.com/pybox-dev/pybox/internal/driver"
 	"github.com/pybox-dev/pybox/internal/sandbox"
 )
 
 // Run builds the native backend with cfg, runs the probe with python and
-// returns one check per layer.
-func Run(ctx context.Context, cfg native.Config, python string, lim sandbox.Limits) []Check {
+// returns one check per layer; with warmMode "fork" it also runs the probe
+// in a sandbox forked by a fork server, as pybox serve makes them.
+func Run(ctx context.Context, cfg native.Config, python string, lim sandbox.Limits, warmMode string) []Check {
 	var checks []Check
 	add := func(layer string, s State, format string, a ...any) {
 		checks = append(checks, Check{layer, s, fmt.Sprintf(format, a...)})
@@ -110,8 +114,82 @@ func Run(ctx context.Context, cfg native.Config, python string, lim sandbox.Limi
 	if d.Rootless {
 		add("privileges", Degraded, "unprivileged: user namespaces with your own uid only; chown and setuid inside fail with EINVAL")
 	} else {
-		add("privileges", Active, "root: each sandbox gets its own block of 65536 host ids, never host root")
+		add("privileges", Active, "root: each cold sandbox gets its own block of 65536 host ids, never host root (forked ones share their fork server's)")
 	}
 	add("rlimits", Active, "core 0, nofile 1024, nproc = pids, fsize = tmpfs size, cpu = timeout")
+	checks = append(checks, warmPath(ctx, b, python, lim, warmMode, p))
 	return checks
+}
+
+// warmPath checks how pybox serve makes warm sandboxes: with a fork server,
+// by running the probe in a forked sandbox and comparing what it sees of
+// itself with what the cold probe saw.
+func warmPath(ctx context.Context, b *native.Backend, python string, lim sandbox.Limits, mode string, cold probeResult) Check {
+	const layer = "warm path"
+	if mode != "fork" {
+		return Check{layer, Info, "--warm-mode exec: warm sandboxes are started as pybox run starts them"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	z, err := b.StartZygote(ctx, lim, python)
+	if errors.Is(err, native.ErrNoZygote) {
+		return Check{layer, Info, "no fork server without cgroups: warm sandboxes are started as pybox run starts them"}
+	}
+	if err != nil {
+		return Check{layer, Degraded, fmt.Sprintf("the fork server did not start (%v): pybox serve starts each sandbox cold instead, ~10x the CPU", err)}
+	}
+	defer z.Close()
+	stdout := sandbox.NewCapture(1<<20, nil)
+	stderr := sandbox.NewCapture(1<<20, nil)
+	sb, err := z.Spawn(ctx, &sandbox.Spec{Driver: true, Python: python, Limits: lim}, stdout, stderr)
+	if err != nil {
+		return Check{layer, Unavailable, fmt.Sprintf("the fork server could not make a sandbox: %v", err)}
+	}
+	w, r := sb.Control()
+	var ready driver.Reply
+	if err := driver.ReadFrame(r, &ready); err != nil || ready.Type != "ready" {
+		sb.Kill(sandbox.StatusKilled)
+		return Check{layer, Unavailable, fmt.Sprintf("a forked sandbox's driver did not start: %v %s", err, sandbox.FirstLine(stderr.Output().Text))}
+	}
+	sb.SetDeadline(10 * time.Second)
+	err = driver.WriteFrame(w, &driver.Request{Op: "run", Code: probe, Filename: "main.py"})
+	w.Close()
+	res, werr := sb.Wait()
+	if err == nil {
+		err = werr
+	}
+	var p probeResult
+	if err != nil || res.Status != sandbox.StatusOK || json.Unmarshal([]byte(stdout.Output().Text), &p) != nil {
+		msg := fmt.Sprint(err)
+		if res != nil {
+			msg = fmt.Sprintf("%s: %s %s", res.Status, res.Message, sandbox.FirstLine(stderr.Output().Text))
+		}
+		return Check{layer, Unavailable, "the probe failed in a forked sandbox: " + msg}
+	}
+	// Its own namespaces: not the host's, and not the cold probe's (which
+	// are gone) either, as a fresh sandbox's must be.
+	var missing []string
+	for _, n := range []string{"pid", "mnt", "net", "ipc", "uts", "cgroup"} {
+		host, _ := os.Readlink("/proc/self/ns/" + n)
+		if in := p.NS[n]; in == "" || in == host || in == cold.NS[n] || strings.HasPrefix(in, "error") {
+			missing = append(missing, n+" namespace")
+		}
+	}
+	st, zero := p.Status, "0000000000000000"
+	if st["Seccomp"] != "2" {
+		missing = append(missing, "seccomp")
+	}
+	if st["NoNewPrivs"] != "1" {
+		missing = append(missing, "no_new_privs")
+	}
+	if st["CapEff"] != zero || st["CapPrm"] != zero || st["CapBnd"] != zero || st["CapAmb"] != zero || st["CapInh"] != zero {
+		missing = append(missing, "an empty capability set")
+	}
+	if p.Sys || p.UID != cold.UID {
+		missing = append(missing, "the cold sandbox's root and uid")
+	}
+	if len(missing) > 0 {
+		return Check{layer, Unavailable, "a forked sandbox lacks " + strings.Join(missing, ", ")}
+	}
+	return Check{layer, Active, fmt.Sprintf("fork server: a forked sandbox has its own pid, mount, net, ipc, uts and cgroup namespaces, seccomp, no_new_privs and no capabilities (peak memory of the probe %d KiB); forked sandboxes share the fork server's host uid %d", res.PeakMemoryBytes>>10, res.Layers.HostUID)}
 }

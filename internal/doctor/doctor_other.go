@@ -11,6 +11,6 @@ import (
 )
 
 // Run reports that the native backend needs Linux.
-func Run(context.Context, native.Config, string, sandbox.Limits) []Check {
+func Run(context.Context, native.Config, string, sandbox.Limits, string) []Check {
 	return []Check{{"native backend", Unavailable, "needs Linux; this is " + runtime.GOOS}}
 }

@@ -251,8 +251,9 @@ func (dl *Deadline) Set(d time.Duration, expire func()) {
 
 // Exited fills the status of a result whose program ended by itself with
 // exit status code (its output already in r): ok, error, or the limit that
-// explains the failure. Backends that see signals and kills have more
-// cases of their own.
+// explains the failure. oomKills counts the sandbox's processes that the
+// OOM killer ended. Backends that see signals and kills have more cases of
+// their own.
 func (r *Result) Exited(code int, oomKills int64, lim Limits) {
 	r.ExitCode = code
 	switch {
@@ -260,6 +261,10 @@ func (r *Result) Exited(code int, oomKills int64, lim Limits) {
 		r.Status, r.Message = StatusMemoryLimit, MemoryLimitMessage(lim)
 	case r.StdoutTruncated || r.StderrTruncated:
 		r.Status, r.Message = StatusOutputLimit, TruncatedMessage(lim)
+	case code == 0 && oomKills > 0:
+		// The program succeeded, but not all of its work did: say so, or
+		// a child's lost result passes unnoticed.
+		r.Status, r.Message = StatusOK, ChildOOMMessage(oomKills, lim)
 	case code == 0:
 		r.Status, r.Message = StatusOK, ""
 	default:
@@ -270,6 +275,12 @@ func (r *Result) Exited(code int, oomKills int64, lim Limits) {
 // MemoryLimitMessage says that the memory limit ended the program.
 func MemoryLimitMessage(lim Limits) string {
 	return fmt.Sprintf("memory limit of %s reached; the kernel's OOM killer ended the program", HumanBytes(lim.MemoryBytes))
+}
+
+// ChildOOMMessage says that the program ended well although the memory
+// limit ended n of its other processes.
+func ChildOOMMessage(n int64, lim Limits) string {
+	return fmt.Sprintf("the program exited 0, but the memory limit of %s was reached and the kernel's OOM killer ended %d other process(es) of the sandbox", HumanBytes(lim.MemoryBytes), n)
 }
 
 // TruncatedMessage says that output was cut.

@@ -188,3 +188,32 @@ func TestSpecValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestExited(t *testing.T) {
+	lim := DefaultLimits()
+	for _, c := range []struct {
+		name      string
+		code      int
+		oomKills  int64
+		truncated bool
+		status    Status
+		msgHas    string
+	}{
+		{"ok", 0, 0, false, StatusOK, ""},
+		{"error", 3, 0, false, StatusError, "exited with status 3"},
+		{"killed for memory", 137, 1, false, StatusMemoryLimit, "memory limit of 256 MiB"},
+		{"a child killed for memory", 0, 2, false, StatusOK, "OOM killer ended 2 other process(es)"},
+		{"output cut", 0, 0, true, StatusOutputLimit, "output"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &Result{StdoutTruncated: c.truncated}
+			r.Exited(c.code, c.oomKills, lim)
+			if r.Status != c.status || r.ExitCode != c.code {
+				t.Errorf("status %s, exit %d; want %s, %d", r.Status, r.ExitCode, c.status, c.code)
+			}
+			if c.msgHas == "" && r.Message != "" || !strings.Contains(r.Message, c.msgHas) {
+				t.Errorf("message %q, want one with %q", r.Message, c.msgHas)
+			}
+		})
+	}
+}

@@ -69,6 +69,14 @@ func testExecuteOneShot(t *testing.T, exec bool) {
 			t.Fatalf("%+v %v", res, err)
 		}
 	})
+	// A child ended by the memory limit while the program exits 0: ok,
+	// and the message says what happened to the child.
+	t.Run("child killed for memory", func(t *testing.T) {
+		res, err := st.c.Execute(ctx(t), api.ExecuteRequest{Code: "import subprocess, sys\nr = subprocess.run([sys.executable, '-c', 'x = bytearray(1 << 30)'])\nprint('child', r.returncode)", Limits: &api.Limits{Memory: "64MiB"}})
+		if err != nil || res.Status != api.StatusOK || res.Stdout != "child -9\n" || !strings.Contains(res.Message, "OOM killer ended 1 other process") {
+			t.Fatalf("%+v %v", res, err)
+		}
+	})
 	// Nothing one execution leaves behind is seen by the next.
 	t.Run("isolated from each other", func(t *testing.T) {
 		st.c.Execute(ctx(t), api.ExecuteRequest{Code: "open('/tmp/left', 'w').write('x')\nimport os\nos.system('sleep 60 &')"}) //nolint:errcheck

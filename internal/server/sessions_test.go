@@ -165,6 +165,20 @@ func TestSessionDeathIsReported(t *testing.T) {
 	}
 }
 
+// TestCellChildOOMNoted: a cell whose child the memory limit kills
+// finishes ok, says so, and the session lives on with its state.
+func TestCellChildOOMNoted(t *testing.T) {
+	st := newStack(t, options{})
+	s := newSession(t, st, api.CreateSessionRequest{Limits: &api.Limits{Memory: "64MiB"}})
+	r := cell(t, st, s.ID, "import subprocess, sys\nx = 41\nr = subprocess.run([sys.executable, '-c', 'x = bytearray(1 << 30)'])\nr.returncode")
+	if r.Status != api.StatusOK || r.Value["text/plain"] != "-9" || r.SessionEnded || !strings.Contains(r.Message, "OOM killer ended 1 process(es) it started") {
+		t.Fatalf("%+v", r)
+	}
+	if r := cell(t, st, s.ID, "x + 1"); r.Status != api.StatusOK || r.Value["text/plain"] != "42" || r.Message != "" {
+		t.Fatalf("the next cell: %+v", r)
+	}
+}
+
 func TestCellStreamsOutput(t *testing.T) {
 	st := newStack(t, options{})
 	s := newSession(t, st, api.CreateSessionRequest{})

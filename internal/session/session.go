@@ -323,6 +323,11 @@ wait:
 		res.Message = fmt.Sprintf("output exceeded the %s cap per stream; the middle was cut", sandbox.HumanBytes(lim.MaxOutputBytes))
 	default:
 		res.Status = api.StatusOK
+		if n := after.OOMKills - before.OOMKills; n > 0 {
+			// The session's own process lives (the cell replied): what the
+			// OOM killer ended were processes the cell started.
+			res.Message = fmt.Sprintf("the cell finished, but the memory limit of %s was reached and the kernel's OOM killer ended %d process(es) it started; the session's state is kept", sandbox.HumanBytes(lim.MemoryBytes), n)
+		}
 	}
 	return res, nil
 }

@@ -736,6 +736,6 @@ func classify(res *sandbox.Result, ws waitStatus, reason sandbox.Status, oomKill
 			res.Message += " (CPU time limit)"
 		}
 	default:
-		res.Exited(res.ExitCode, 0, lim)
+		res.Exited(res.ExitCode, oomKills, lim) // a non-zero exit with OOM kills is handled above
 	}
 }

@@ -14,7 +14,8 @@ func TestDoctor(t *testing.T) {
 	requireRoot(t)
 	bin := buildPybox(t)
 	layers := []string{"user namespace", "pid namespace", "mount namespace", "net namespace", "ipc namespace",
-		"uts namespace", "cgroup namespace", "seccomp", "no_new_privs", "capabilities", "landlock", "cgroup", "privileges", "rlimits"}
+		"uts namespace", "cgroup namespace", "seccomp", "no_new_privs", "capabilities", "landlock", "cgroup", "privileges", "rlimits",
+		"warm path"}
 
 	t.Run("root", func(t *testing.T) {
 		r := runAs(t, 0, t.TempDir(), "", bin, "doctor")
@@ -29,12 +30,23 @@ func TestDoctor(t *testing.T) {
 		if !strings.Contains(r.stdout, "mode 2 in the sandbox") || !strings.Contains(r.stdout, "runs as host uid") {
 			t.Errorf("doctor does not show what it verified:\n%s", r.stdout)
 		}
+		if !strings.Contains(r.stdout, "a forked sandbox has its own pid, mount") {
+			t.Errorf("doctor does not say what it verified of the warm path:\n%s", r.stdout)
+		}
+		// Without the fork server, it says how warm sandboxes are made.
+		r = runAs(t, 0, t.TempDir(), "", bin, "doctor", "--warm-mode", "exec")
+		if !hasLine(r.stdout, "warm path", "info") || !strings.Contains(r.stdout, "--warm-mode exec") {
+			t.Errorf("doctor --warm-mode exec:\n%s", r.stdout)
+		}
 	})
 
 	t.Run("unprivileged", func(t *testing.T) {
 		r := runAs(t, nobodyUID, nobodyDir(t), "", bin, "doctor", "--python", debianPython)
 		if r.code != 1 {
 			t.Errorf("unprivileged doctor exited %d, want 1 (a layer is degraded):\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if !hasLine(r.stdout, "warm path", "info") || !strings.Contains(r.stdout, "no fork server without cgroups") {
+			t.Errorf("unprivileged doctor does not say that there is no fork server:\n%s", r.stdout)
 		}
 		if !hasLine(r.stdout, "cgroup", "degraded") || !hasLine(r.stdout, "privileges", "degraded") {
 			t.Errorf("missing cgroups and rootless mode must be reported as degraded:\n%s", r.stdout)

@@ -302,3 +302,24 @@ func TestCompatibility(t *testing.T) {
 	env := newEnv(t, unix.EPERM)
 	sandboxtest.RunCompat(t, env, sandboxtest.CompatCases(debianPython))
 }
+
+// oomChild is a program whose child the memory limit kills while the
+// program itself exits 0.
+const oomChild = `import subprocess, sys
+r = subprocess.run([sys.executable, "-c", "x = bytearray(1 << 30)"])
+print("child", r.returncode)
+`
+
+// TestChildOOMNoted: a program that exits 0 after the OOM killer ended its
+// child is ok, and the result says what happened to the child.
+func TestChildOOMNoted(t *testing.T) {
+	requireRoot(t)
+	b := newBackend(t, testErrno)
+	res := runCode(t, b, oomChild, func(s *sandbox.Spec) { s.Limits.MemoryBytes = 64 << 20 })
+	if res.Status != sandbox.StatusOK || strings.TrimSpace(res.Stdout) != "child -9" {
+		t.Fatalf("status %s, stdout %q, message %q", res.Status, res.Stdout, res.Message)
+	}
+	if !strings.Contains(res.Message, "OOM killer ended 1 other process") {
+		t.Errorf("message %q does not say that a child was killed for memory", res.Message)
+	}
+}

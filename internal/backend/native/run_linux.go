@@ -740,7 +740,7 @@ func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status,
 			res.Message += " (CPU time limit)"
 		}
 	default:
-		res.Exited(res.ExitCode, 0, lim)
+		res.Exited(res.ExitCode, oomKills, lim) // a non-zero exit with OOM kills is handled above
 	}
 }
 

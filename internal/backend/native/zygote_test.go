@@ -216,3 +216,17 @@ func BenchmarkForkedRun(b *testing.B) {
 		}
 	}
 }
+
+// TestForkedChildOOMNoted: as TestChildOOMNoted, in a forked sandbox.
+func TestForkedChildOOMNoted(t *testing.T) {
+	lim := sandbox.DefaultLimits()
+	lim.MemoryBytes = 64 << 20
+	z := startZygote(t, lim)
+	res := runForked(t, z, oomChild)
+	if res.Status != sandbox.StatusOK || strings.TrimSpace(res.Stdout) != "child -9" {
+		t.Fatalf("status %s, stdout %q, message %q", res.Status, res.Stdout, res.Message)
+	}
+	if !strings.Contains(res.Message, "OOM killer ended 1 other process") {
+		t.Errorf("message %q does not say that a child was killed for memory", res.Message)
+	}
+}
