@@ -23,6 +23,7 @@ MAIN_ATTRS = {"__annotations__"} & set(vars(sys.modules["__main__"]))
 CODE_DIR = os.environ.pop("PYBOX_ROOT", "") + "/pybox/"
 
 inbox = _queue.SimpleQueue()  # requests from the reader thread; None at EOF
+READER = False  # whether the reader thread was started
 lock = _thread.allocate_lock()  # makes "is a cell running? interrupt it" atomic
 running = cells = 0  # the number of the running cell, 0 between cells
 main_thread = pid = None  # set by main(): the fork server forks before calling it
@@ -246,6 +247,8 @@ def single_threaded():
     """Waits until the reader thread, which returns after a "run" request,
     is gone: a cold `python3 file.py` has one thread, and a program that
     scans for processes it can signal must not find the reader's tid."""
+    if not READER:
+        return
     for _ in range(5000):
         try:
             if len(os.listdir("/proc/self/task")) <= 1:
@@ -459,28 +462,39 @@ def main():
     _signal.pthread_sigmask(_signal.SIG_BLOCK, SIGINT)
     session = new_main()
     main_thread, pid = _thread.get_ident(), os.getpid()
-    _thread.start_new_thread(reader, ())
     send({"type": "ready", "python": sys.version.split()[0], "pid": pid})
     # Both modes need linecache (~5 ms, with re and enum): import it while
-    # the host has nothing for us.
+    # the host has nothing for us. (The fork server has it loaded already.)
     import linecache
+    # The first request is read here: a one-shot's "run" then needs no
+    # reader thread at all (as a cold `python3 file.py` has one thread); a
+    # session's first cell starts it, so that cells can be interrupted.
+    req = read_request()
+    while req is not None and req.get("op") == "interrupt":
+        req = read_request()  # no cell is running: nothing to interrupt
+    global READER
     while True:
-        try:
-            req = inbox.get()
-        except KeyboardInterrupt:  # stray: see below
-            continue
         if req is None:
             return  # the host closed the session
         if req.get("op") == "run":
             return run(req)
         if req.get("op") != "exec":
             fatal("unknown op %r" % req.get("op"))
+        if not READER:
+            READER = True
+            _thread.start_new_thread(reader, ())
         try:
             exec_cell(req)
         except KeyboardInterrupt:
             # Outside user code SIGINT is blocked in our threads, but a
             # thread of the user's may still take one sent to the process.
             pass
+        while True:
+            try:
+                req = inbox.get()
+                break
+            except KeyboardInterrupt:  # stray: as above
+                continue
 
 
 if __name__ == "__main__":  # the fork server (zygote.py) loads us as a module

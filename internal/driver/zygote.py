@@ -360,6 +360,12 @@ def main():
     import linecache, traceback, atexit, _ast, __future__, select, io, binascii  # noqa: F401
     gc.collect()
     gc.freeze()
+    # Heap pages freed by the start-up go back to the kernel: every fork
+    # copies the page table entries of what is left, and every exit
+    # tears them down.
+    trim = getattr(libc, "malloc_trim", None)  # glibc's
+    if trim is not None:
+        trim(0)
     sock.send(b'{"type":"ready"}')
     while True:
         msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 16)
