@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg native.Config, python string, lim sandbox.Limi
 	if d.Rootless {
 		add("privileges", Degraded, "unprivileged: user namespaces with your own uid only; chown and setuid inside fail with EINVAL")
 	} else {
-		add("privileges", Active, "root: each cold sandbox gets its own block of 65536 host ids, never host root (forked ones share their fork server's)")
+		add("privileges", Active, "root: each cold sandbox gets its own block of 65536 host ids, each forked one two ids of its fork server's block; never host root")
 	}
 	add("rlimits", Active, "core 0, nofile 1024, nproc = pids, fsize = tmpfs size, cpu = timeout")
 	checks = append(checks, warmPath(ctx, b, python, lim, warmMode, p))
@@ -191,5 +191,11 @@ func warmPath(ctx context.Context, b *native.Backend, python string, lim sandbox
 	if len(missing) > 0 {
 		return Check{layer, Unavailable, "a forked sandbox lacks " + strings.Join(missing, ", ")}
 	}
-	return Check{layer, Active, fmt.Sprintf("fork server: a forked sandbox has its own pid, mount, net, ipc, uts and cgroup namespaces, seccomp, no_new_privs and no capabilities (peak memory of the probe %d KiB); forked sandboxes share the fork server's host uid %d", res.PeakMemoryBytes>>10, res.Layers.HostUID)}
+	detail := fmt.Sprintf("fork server: a forked sandbox has its own pid, mount, net, ipc, uts and cgroup namespaces, seccomp, no_new_privs and no capabilities (peak memory of the probe %d KiB)", res.PeakMemoryBytes>>10)
+	if tmpl := z.Layers().HostUID; res.Layers.HostUID == tmpl {
+		detail += fmt.Sprintf("; forked sandboxes share the fork server's host uid %d", tmpl)
+	} else {
+		detail += fmt.Sprintf("; each runs as host uids of its own (the probe's program as %d, the fork server's as %d)", res.Layers.HostUID, tmpl)
+	}
+	return Check{layer, Active, detail}
 }

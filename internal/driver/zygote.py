@@ -9,8 +9,11 @@
 #       (through files the host opened), mounts a fresh /tmp, /dev/shm and
 #       /proc, says hello to the host, then forks P and becomes the reaper
 #       (uid 999, confined)
-#   P: the program: confines itself (capabilities, no_new_privs, Landlock,
-#       seccomp, in that order) and runs the driver, which waits for code.
+#   P: the program: as root, enters a user namespace of its own, where pid 1
+#       maps its uid 1000 to an id of the template's that no other sandbox
+#       has (the host picks it, with pid 1's own); confines itself
+#       (capabilities, no_new_privs, Landlock, seccomp, in that order) and
+#       runs the driver, which waits for code.
 #
 # The zygote itself never runs user code: it only reads the host's requests.
 # Every sandbox it forks has its own process tree, mount, pid, net, ipc, uts
@@ -30,7 +33,7 @@ libc_gil = ctypes.PyDLL(None, use_errno=True)
 __pybox__ = True  # the driver hides frames of ours from user tracebacks
 CTL = 3  # SOCK_SEQPACKET socket to the host
 
-CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWUSER = 0x00020000, 0x02000000, 0x04000000, 0x10000000
 CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 0x4000, 1 << 18
@@ -92,12 +95,13 @@ class PathBeneath(ctypes.Structure):
     _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
 
 
-def drop_bounding_set():
-    """Empties the bounding set and the ambient set, here in the zygote,
-    for every sandbox it forks to inherit: the zygote keeps the capabilities
-    it has (it needs them to make namespaces and mounts, as pid 1 of each
-    sandbox does), but no process of a sandbox can ever gain one back."""
-    for c in range(last_cap() + 1):
+def drop_bounding_set(last):
+    """Empties the bounding set and the ambient set. The zygote does it for
+    every sandbox to inherit (it keeps the capabilities it has: it needs
+    them to make namespaces and mounts, as pid 1 of each sandbox does), and
+    a program again in the user namespace it makes, which starts with a
+    full bounding set."""
+    for c in range(last + 1):
         if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(c), 0, 0, 0) < 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
             check(-1, "dropping capability %d from the bounding set" % c)
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
@@ -175,8 +179,22 @@ def build_fs(cfg, req):
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, scratch)
     # Its own /pybox, where the driver stores a one-shot's script; the
     # driver itself is already loaded.
-    mount("tmpfs", "/pybox", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=%d,mode=0755" % (17 << 20))
-    os.close(os.open("/pybox/main.py", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))  # Landlock's one writable file
+    # The program owns it and its one file (the ids it runs as, if it has
+    # its own): Landlock's one writable file, where a one-shot's code goes.
+    uid = req.get("uid")
+    owner = ",uid=%d,gid=%d" % (uid, uid) if uid else ""
+    mount("tmpfs", "/pybox", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=%d,mode=0755%s" % (17 << 20, owner))
+    if uid:
+        libc.setfsgid(uid)
+        libc.setfsuid(uid)
+    try:
+        os.close(os.open("/pybox/main.py", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    finally:
+        if uid:
+            libc.setfsuid(os.geteuid())
+            libc.setfsgid(os.getegid())
+    if uid and os.stat("/pybox/main.py").st_uid != uid:
+        raise SetupError("/pybox/main.py is not the program's")
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for p, is_dir in cfg["masked"]:
         if is_dir:
@@ -221,13 +239,22 @@ def sandbox(cfg, req, fds, driver):
         ch.send(b"p")
         ch.close()
         check(libc.unshare(CLONE_NEWCGROUP), "unshare cgroup namespace")
+        # The program's own ids: a socket pair to map them when it has
+        # made its user namespace.
+        uid = req.get("uid")
+        ids = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if uid else (None, None)
     except BaseException as e:
         report(rpt, "E %s" % e)
         os._exit(1)
     pid = os.fork()
     if pid == 0:
-        program(cfg, (stdin, stdout, stderr, ctl, rep), rpt, driver)
+        if ids[0]:
+            ids[0].close()
+        program(cfg, (stdin, stdout, stderr, ctl, rep), rpt, driver, ids[1])
     try:
+        if ids[0]:
+            ids[1].close()
+            map_ids(ids[0], pid, cfg["uid"], uid)
         for fd in (stdin, stdout, stderr, ctl, rep):
             os.close(fd)
         os.dup2(rpt, 3)
@@ -240,7 +267,7 @@ def sandbox(cfg, req, fds, driver):
         if null > 2:
             os.close(null)
         report(3, "F %d" % pid)
-        confine(cfg, cfg["reaper_uid"])
+        confine(cfg, req.get("reaper_uid") or cfg["reaper_uid"])
     except BaseException as e:
         report(3, "E reaper: %s" % e)
         os._exit(1)
@@ -255,9 +282,33 @@ def sandbox(cfg, req, fds, driver):
             os._exit(0)
 
 
-def program(cfg, fds, rpt, driver):
+def map_ids(sock, pid, inner, outer):
+    """Maps uid and gid inner of the program's new user namespace to outer
+    of ours, once it has made it, and tells it so."""
+    if sock.recv(16) != b"u":
+        raise SetupError("the program did not make its user namespace")
+    for kind in ("uid", "gid"):
+        with open("/proc/%d/%s_map" % (pid, kind), "w") as f:
+            f.write("%d %d 1\n" % (inner, outer))
+    sock.send(b"m")
+    sock.close()
+
+
+def program(cfg, fds, rpt, driver, ids=None):
     """P: the user's program, once confined: the driver."""
     try:
+        if ids is not None:
+            check(libc.unshare(CLONE_NEWUSER), "unshare user namespace")
+            # The new credentials made us non-dumpable, which gives our
+            # /proc files to a root that pid 1 cannot act for: dumpable
+            # until pid 1 has written our maps, as the zygote made us after.
+            prctl(PR_SET_DUMPABLE, 1)
+            ids.send(b"u")
+            if ids.recv(16) != b"m":
+                raise SetupError("pid 1 did not map the program's ids")
+            ids.close()
+            prctl(PR_SET_DUMPABLE, 0)
+            drop_bounding_set(cfg["last_cap"])
         # The zygote's socket object outlives us on main()'s frame; its
         # finalizer must not close whatever fd 3 is by then (a file of the
         # user's: double closes crash C extensions at exit).
@@ -344,7 +395,8 @@ def main():
     # in ours, so looked up once.
     cfg["masked"] = [(p, os.path.isdir(p)) for p in cfg["masked"] if os.path.lexists(p)]
     cfg["readonly"] = [p for p in cfg["readonly"] if os.path.lexists(p)]
-    drop_bounding_set()
+    cfg["last_cap"] = last_cap()
+    drop_bounding_set(cfg["last_cap"])
     if cfg["landlock"]:
         # Each rule's rights, and whether its path is a directory where the
         # template has it (the sandbox's own /tmp and /dev/shm are too).

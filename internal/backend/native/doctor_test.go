@@ -30,7 +30,7 @@ func TestDoctor(t *testing.T) {
 		if !strings.Contains(r.stdout, "mode 2 in the sandbox") || !strings.Contains(r.stdout, "runs as host uid") {
 			t.Errorf("doctor does not show what it verified:\n%s", r.stdout)
 		}
-		if !strings.Contains(r.stdout, "a forked sandbox has its own pid, mount") {
+		if !strings.Contains(r.stdout, "a forked sandbox has its own pid, mount") || !strings.Contains(r.stdout, "each runs as host uids of its own") {
 			t.Errorf("doctor does not say what it verified of the warm path:\n%s", r.stdout)
 		}
 		// Without the fork server, it says how warm sandboxes are made.

@@ -26,10 +26,10 @@ import (
 // the host opened, before anything else), its own /tmp, /dev/shm and
 // /proc, and confines itself
 // (capabilities, no_new_privs, Landlock, seccomp) before its driver reads
-// any code. They share the template's read-only root and its uid block:
-// their processes run as the same host uids, which no sibling can reach
-// (none is visible to another's pid namespace, and nothing they can write
-// is shared).
+// any code. They share the template's read-only root. As root, each gets
+// host uids of its own from the template's block (forkedIDs), its program
+// in a user namespace of its own where it is uid 1000 as in a cold
+// sandbox; rootless, only the caller's uid exists, and they share it.
 type Zygote struct {
 	b      *Backend
 	sb     *Sandbox
@@ -38,6 +38,49 @@ type Zygote struct {
 	python string // its resolved path
 	sock   int    // the host's end of the fork server's socket
 	mu     sync.Mutex
+	ids    *forkedIDs // nil when rootless
+}
+
+// forkedIDs hands out pairs of ids of the template's block, one pair per
+// live forked sandbox: its pid 1's uid and its program's.
+type forkedIDs struct {
+	mu   sync.Mutex
+	free []int // pair numbers
+}
+
+// forkedIDBase is the first id of the template's block given to forked
+// sandboxes: below it are the template's own (0, the reaper's 999, the
+// program's 1000).
+const forkedIDBase = 2000
+
+func newForkedIDs() *forkedIDs {
+	n := (idsPerSlot - forkedIDBase) / 2
+	f := &forkedIDs{free: make([]int, n)}
+	for i := range f.free {
+		f.free[i] = n - 1 - i // the lowest first
+	}
+	return f
+}
+
+// get returns the reaper's and the program's uid (in the template's user
+// namespace) and the function that frees them.
+func (f *forkedIDs) get() (reaper, program int, release func(), err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.free) == 0 {
+		return 0, 0, nil, fmt.Errorf("all %d uid pairs for forked sandboxes are in use", (idsPerSlot-forkedIDBase)/2)
+	}
+	k := f.free[len(f.free)-1]
+	f.free = f.free[:len(f.free)-1]
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			f.mu.Lock()
+			f.free = append(f.free, k)
+			f.mu.Unlock()
+		})
+	}
+	return forkedIDBase + 2*k, forkedIDBase + 2*k + 1, release, nil
 }
 
 // zygoteConfig is what the fork server needs to build and confine each
@@ -85,6 +128,9 @@ func (b *Backend) StartZygote(ctx context.Context, limits sandbox.Limits, python
 		return nil, err
 	}
 	z := &Zygote{b: b, sb: sb, limits: limits, name: python, python: in.Executable, sock: int(sb.zsock.Fd())}
+	if !b.rootless {
+		z.ids = newForkedIDs()
+	}
 	zc := zygoteConfig{
 		TmpfsBytes: limits.TmpfsBytes, Masked: plan.MaskedPaths, Readonly: plan.ReadonlyPaths,
 		Seccomp: plan.Seccomp, UID: sandboxUID, ReaperUID: plan.ReaperUID, Cwd: plan.Cwd,
@@ -115,6 +161,9 @@ func (b *Backend) StartZygote(ctx context.Context, limits sandbox.Limits, python
 
 // Limits are the limits of the sandboxes the zygote makes.
 func (z *Zygote) Limits() sandbox.Limits { return z.limits }
+
+// Layers are the fork server's own layers; HostUID is its program's.
+func (z *Zygote) Layers() sandbox.Layers { return z.sb.layers }
 
 // Done is closed once the fork server has ended.
 func (z *Zygote) Done() <-chan struct{} { return z.sb.Done() }
@@ -189,6 +238,18 @@ func (s *Sandbox) spawn(ctx context.Context, z *Zygote) error {
 		return err
 	}
 	childEnds = append(childEnds, join...)
+	spawnReq := map[string]any{"op": "spawn", "boot_id": randomUUID(), "tmpfs_bytes": lim.TmpfsBytes}
+	if z.ids != nil {
+		// Host uids of its own: the template maps its whole block, so an id
+		// of the block in the template's namespace is base+id on the host.
+		reaper, program, release, err := z.ids.get()
+		if err != nil {
+			return err
+		}
+		s.undo = append(s.undo, release) // once nothing of the sandbox is left
+		spawnReq["reaper_uid"], spawnReq["uid"] = reaper, program
+		s.layers.HostUID = z.sb.layers.HostUID - sandboxUID + program
+	}
 	if !b.rootless {
 		for _, f := range []*os.File{inR, outW, errW} {
 			if err := f.Chown(s.layers.HostUID, s.layers.HostUID); err != nil {
@@ -201,7 +262,7 @@ func (s *Sandbox) spawn(ctx context.Context, z *Zygote) error {
 	if err := unix.SetsockoptInt(int(chanHost.Fd()), unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
 		return fmt.Errorf("SO_PASSCRED: %w", err)
 	}
-	req, _ := json.Marshal(map[string]any{"op": "spawn", "boot_id": randomUUID(), "tmpfs_bytes": lim.TmpfsBytes})
+	req, _ := json.Marshal(spawnReq)
 	fds := make([]int, len(childEnds))
 	for i, f := range childEnds {
 		fds[i] = int(f.Fd())

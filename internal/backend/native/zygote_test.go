@@ -230,3 +230,84 @@ func TestForkedChildOOMNoted(t *testing.T) {
 		t.Errorf("message %q does not say that a child was killed for memory", res.Message)
 	}
 }
+
+// TestForkedSandboxesOwnUIDs: as root, each forked sandbox's pid 1 and
+// program run as host uids no other sandbox has, from the fork server's
+// block; inside, the program is uid 1000 as in a cold sandbox; the ids
+// come back when the sandboxes are gone.
+func TestForkedSandboxesOwnUIDs(t *testing.T) {
+	requireRoot(t)
+	z := startZygote(t, sandbox.DefaultLimits())
+	template := z.sb.layers.HostUID
+	base := template - sandboxUID
+	seen := map[int]string{template: "the fork server's program"}
+	var boxes []*Sandbox
+	for i := 0; i < 3; i++ {
+		sb, w, err := spawnReady(z, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boxes = append(boxes, sb)
+		defer w.Close()
+		// Pid 1 switches its uid after it has let the program go.
+		pid1 := hostUID(t, sb.hostPID)
+		for deadline := time.Now().Add(5 * time.Second); pid1 == template && time.Now().Before(deadline); pid1 = hostUID(t, sb.hostPID) {
+			time.Sleep(time.Millisecond)
+		}
+		children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", sb.hostPID, sb.hostPID))
+		if err != nil || len(strings.Fields(string(children))) != 1 {
+			t.Fatalf("pid 1's children: %q %v", children, err)
+		}
+		program := hostUID(t, atoi(t, strings.Fields(string(children))[0]))
+		if program != sb.Layers().HostUID {
+			t.Errorf("sandbox %d: program runs as host uid %d, its layers say %d", i, program, sb.Layers().HostUID)
+		}
+		for what, uid := range map[string]int{"pid 1": pid1, "program": program} {
+			if uid < base || uid >= base+idsPerSlot {
+				t.Errorf("sandbox %d's %s: host uid %d outside the fork server's block [%d, %d)", i, what, uid, base, base+idsPerSlot)
+			}
+			if other, dup := seen[uid]; dup {
+				t.Errorf("sandbox %d's %s runs as host uid %d, as %s does", i, what, uid, other)
+			}
+			seen[uid] = fmt.Sprintf("sandbox %d's %s", i, what)
+		}
+	}
+	res := runForked(t, z, "import os\nprint(os.getuid(), os.getgid(), os.geteuid())")
+	if res.Status != sandbox.StatusOK || res.Stdout != "1000 1000 1000\n" {
+		t.Errorf("inside: %s %q %s", res.Status, res.Stdout, res.Stderr)
+	}
+	for _, sb := range boxes {
+		sb.Kill(sandbox.StatusKilled)
+		<-sb.Done()
+	}
+	// The ids come back in each sandbox's cleanup, which may follow its
+	// result.
+	want, free := (idsPerSlot-forkedIDBase)/2, 0
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		z.ids.mu.Lock()
+		free = len(z.ids.free)
+		z.ids.mu.Unlock()
+		if free == want || time.Now().After(deadline) {
+			break
+		}
+	}
+	if free != want {
+		t.Errorf("%d uid pairs free after every sandbox ended, want %d", free, want)
+	}
+}
+
+// hostUID is the real uid of pid as the host sees it.
+func hostUID(t *testing.T, pid int) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+			return atoi(t, f[1])
+		}
+	}
+	t.Fatalf("no Uid line for pid %d", pid)
+	return 0
+}
