@@ -70,3 +70,14 @@ type probeResult struct {
 	Root     []string          `json:"root"`
 	Sys      bool              `json:"sys"`
 }
+
+// noCapabilities: every capability set of the probe is empty, the
+// bounding set included.
+func (p *probeResult) noCapabilities() bool {
+	for _, set := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		if p.Status[set] != "0000000000000000" {
+			return false
+		}
+	}
+	return true
+}

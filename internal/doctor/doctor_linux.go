@@ -93,8 +93,7 @@ func Run(ctx context.Context, cfg native.Config, python string, lim sandbox.Limi
 	} else {
 		add("no_new_privs", Unavailable, "NoNewPrivs: %s", st["NoNewPrivs"])
 	}
-	zero := "0000000000000000"
-	if st["CapEff"] == zero && st["CapPrm"] == zero && st["CapBnd"] == zero && st["CapAmb"] == zero && st["CapInh"] == zero {
+	if p.noCapabilities() {
 		add("capabilities", Active, "every set empty, bounding set included")
 	} else {
 		add("capabilities", Unavailable, "CapEff %s CapBnd %s", st["CapEff"], st["CapBnd"])
@@ -175,14 +174,14 @@ func warmPath(ctx context.Context, b *native.Backend, python string, lim sandbox
 			missing = append(missing, n+" namespace")
 		}
 	}
-	st, zero := p.Status, "0000000000000000"
+	st := p.Status
 	if st["Seccomp"] != "2" {
 		missing = append(missing, "seccomp")
 	}
 	if st["NoNewPrivs"] != "1" {
 		missing = append(missing, "no_new_privs")
 	}
-	if st["CapEff"] != zero || st["CapPrm"] != zero || st["CapBnd"] != zero || st["CapAmb"] != zero || st["CapInh"] != zero {
+	if !p.noCapabilities() {
 		missing = append(missing, "an empty capability set")
 	}
 	if p.Sys || p.UID != cold.UID {

@@ -95,15 +95,15 @@ class PathBeneath(ctypes.Structure):
     _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
 
 
-def drop_bounding_set(last):
+def drop_bounding_set(caps):
     """Empties the bounding set and the ambient set. The zygote does it for
     every sandbox to inherit (it keeps the capabilities it has: it needs
     them to make namespaces and mounts, as pid 1 of each sandbox does), and
     a program again in the user namespace it makes, which starts with a
     full bounding set."""
-    for c in range(last + 1):
-        if libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(c), 0, 0, 0) < 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
-            check(-1, "dropping capability %d from the bounding set" % c)
+    for c in caps:
+        if libc.prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
+            check(-1, "dropping capability %d from the bounding set" % c.value)
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
 
 
@@ -287,9 +287,13 @@ def map_ids(sock, pid, inner, outer):
     of ours, once it has made it, and tells it so."""
     if sock.recv(16) != b"u":
         raise SetupError("the program did not make its user namespace")
+    line = b"%d %d 1\n" % (inner, outer)
     for kind in ("uid", "gid"):
-        with open("/proc/%d/%s_map" % (pid, kind), "w") as f:
-            f.write("%d %d 1\n" % (inner, outer))
+        fd = os.open("/proc/%d/%s_map" % (pid, kind), os.O_WRONLY)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
     sock.send(b"m")
     sock.close()
 
@@ -308,7 +312,7 @@ def program(cfg, fds, rpt, driver, ids=None):
                 raise SetupError("pid 1 did not map the program's ids")
             ids.close()
             prctl(PR_SET_DUMPABLE, 0)
-            drop_bounding_set(cfg["last_cap"])
+            drop_bounding_set(cfg["caps"])
         # The zygote's socket object outlives us on main()'s frame; its
         # finalizer must not close whatever fd 3 is by then (a file of the
         # user's: double closes crash C extensions at exit).
@@ -395,8 +399,9 @@ def main():
     # in ours, so looked up once.
     cfg["masked"] = [(p, os.path.isdir(p)) for p in cfg["masked"] if os.path.lexists(p)]
     cfg["readonly"] = [p for p in cfg["readonly"] if os.path.lexists(p)]
-    cfg["last_cap"] = last_cap()
-    drop_bounding_set(cfg["last_cap"])
+    # The prctl arguments, made once: programs drop the set again.
+    cfg["caps"] = [ctypes.c_ulong(c) for c in range(last_cap() + 1)]
+    drop_bounding_set(cfg["caps"])
     if cfg["landlock"]:
         # Each rule's rights, and whether its path is a directory where the
         # template has it (the sandbox's own /tmp and /dev/shm are too).

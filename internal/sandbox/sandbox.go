@@ -272,6 +272,41 @@ func (r *Result) Exited(code int, oomKills int64, lim Limits) {
 	}
 }
 
+// Ended fills exit code, signal, status and message for a backend that
+// runs each sandbox in a cgroup: its program exited with code, or was
+// killed by signal (its name, e.g. "SIGKILL"; code is then 128+N); reason
+// is why pybox killed the sandbox ("" if it did not); oomKills counts the
+// cgroup's OOM kills; a flood is output past floodFactor× the cap.
+func (r *Result) Ended(code int, signal string, reason Status, oomKills int64, floodFactor int, lim Limits) {
+	r.ExitCode, r.Signal = code, signal
+	switch {
+	case reason == StatusTimeout:
+		r.Status = StatusTimeout
+		r.Message = fmt.Sprintf("timed out after %s; every process of the sandbox was killed", lim.Timeout)
+	case oomKills > 0 && (signal != "" || code != 0):
+		r.Status, r.Message = StatusMemoryLimit, MemoryLimitMessage(lim)
+	case reason == StatusOutputLimit:
+		r.Status = StatusOutputLimit
+		r.Message = fmt.Sprintf("output flood: more than %d× the %s output cap; the sandbox was killed and the middle of the output cut", floodFactor, HumanBytes(lim.MaxOutputBytes))
+	case r.StdoutTruncated || r.StderrTruncated:
+		r.Status, r.Message = StatusOutputLimit, TruncatedMessage(lim)
+	case reason != "":
+		r.Status = StatusKilled
+		r.Message = "the execution was cancelled and the sandbox killed"
+	case signal != "":
+		r.Status = StatusKilled
+		r.Message = "the program was killed by " + signal
+		switch signal {
+		case "SIGXFSZ":
+			r.Message += fmt.Sprintf(" (a file reached the %s scratch limit)", HumanBytes(lim.TmpfsBytes))
+		case "SIGXCPU":
+			r.Message += " (CPU time limit)"
+		}
+	default:
+		r.Exited(code, oomKills, lim) // a non-zero exit with OOM kills is handled above
+	}
+}
+
 // MemoryLimitMessage says that the memory limit ended the program.
 func MemoryLimitMessage(lim Limits) string {
 	return fmt.Sprintf("memory limit of %s reached; the kernel's OOM killer ended the program", HumanBytes(lim.MemoryBytes))

@@ -217,3 +217,39 @@ func TestExited(t *testing.T) {
 		})
 	}
 }
+
+func TestEnded(t *testing.T) {
+	lim := DefaultLimits()
+	for _, c := range []struct {
+		name      string
+		code      int
+		signal    string
+		reason    Status
+		oomKills  int64
+		truncated bool
+		status    Status
+		msgHas    string
+	}{
+		{"ok", 0, "", "", 0, false, StatusOK, ""},
+		{"error", 2, "", "", 0, false, StatusError, "status 2"},
+		{"timeout", 137, "SIGKILL", StatusTimeout, 0, false, StatusTimeout, "timed out after 30s"},
+		{"killed for memory", 137, "SIGKILL", "", 1, false, StatusMemoryLimit, "memory limit of 256 MiB"},
+		{"a child killed for memory", 0, "", "", 1, false, StatusOK, "OOM killer ended 1 other"},
+		{"flood", 137, "SIGKILL", StatusOutputLimit, 0, true, StatusOutputLimit, "more than 8×"},
+		{"output cut", 0, "", "", 0, true, StatusOutputLimit, "output"},
+		{"cancelled", 137, "SIGKILL", StatusKilled, 0, false, StatusKilled, "cancelled"},
+		{"file size", 153, "SIGXFSZ", "", 0, false, StatusKilled, "scratch limit"},
+		{"cpu time", 152, "SIGXCPU", "", 0, false, StatusKilled, "CPU time limit"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &Result{StdoutTruncated: c.truncated}
+			r.Ended(c.code, c.signal, c.reason, c.oomKills, 8, lim)
+			if r.Status != c.status || r.ExitCode != c.code || r.Signal != c.signal {
+				t.Errorf("status %s, exit %d, signal %q; want %s, %d, %q", r.Status, r.ExitCode, r.Signal, c.status, c.code, c.signal)
+			}
+			if c.msgHas == "" && r.Message != "" || !strings.Contains(r.Message, c.msgHas) {
+				t.Errorf("message %q, want one with %q", r.Message, c.msgHas)
+			}
+		})
+	}
+}

@@ -703,39 +703,12 @@ func (c *Container) noteOOM() {
 	}
 }
 
-// classify fills status, exit code, signal and message, as native does.
+// classify fills status, exit code, signal and message from the relay's
+// report of the program's wait status.
 func classify(res *sandbox.Result, ws waitStatus, reason sandbox.Status, oomKills int64, lim sandbox.Limits) {
-	switch {
-	case ws.Exited():
-		res.ExitCode = ws.ExitStatus()
-	case ws.Signaled():
-		res.ExitCode = 128 + int(ws.Signal())
-		res.Signal = ws.signalName()
+	if ws.Signaled() {
+		res.Ended(128+ws.Signal(), ws.signalName(), reason, oomKills, outputKillFactor, lim)
+		return
 	}
-	switch {
-	case reason == sandbox.StatusTimeout:
-		res.Status = sandbox.StatusTimeout
-		res.Message = fmt.Sprintf("timed out after %s; every process of the sandbox was killed", lim.Timeout)
-	case oomKills > 0 && (ws.Signaled() || ws.ExitStatus() != 0):
-		res.Status, res.Message = sandbox.StatusMemoryLimit, sandbox.MemoryLimitMessage(lim)
-	case reason == sandbox.StatusOutputLimit:
-		res.Status = sandbox.StatusOutputLimit
-		res.Message = fmt.Sprintf("output flood: more than %d× the %s output cap; the sandbox was killed and the middle of the output cut", outputKillFactor, sandbox.HumanBytes(lim.MaxOutputBytes))
-	case res.StdoutTruncated || res.StderrTruncated:
-		res.Status, res.Message = sandbox.StatusOutputLimit, sandbox.TruncatedMessage(lim)
-	case reason != "":
-		res.Status = sandbox.StatusKilled
-		res.Message = "the execution was cancelled and the sandbox killed"
-	case ws.Signaled():
-		res.Status = sandbox.StatusKilled
-		res.Message = "the program was killed by " + res.Signal
-		if ws.Signal() == sigXFSZ {
-			res.Message += fmt.Sprintf(" (a file reached the %s scratch limit)", sandbox.HumanBytes(lim.TmpfsBytes))
-		}
-		if ws.Signal() == sigXCPU {
-			res.Message += " (CPU time limit)"
-		}
-	default:
-		res.Exited(res.ExitCode, oomKills, lim) // a non-zero exit with OOM kills is handled above
-	}
+	res.Ended(ws.ExitStatus(), "", reason, oomKills, outputKillFactor, lim)
 }

@@ -6,12 +6,8 @@ import "strconv"
 // encoding whatever the client's OS (the sandbox is always Linux).
 type waitStatus int
 
-// Signals that name outcomes.
-const (
-	sigKILL = 9
-	sigXCPU = 24
-	sigXFSZ = 25
-)
+// sigKILL ends a container pybox kills.
+const sigKILL = 9
 
 func (w waitStatus) Exited() bool    { return w&0x7f == 0 }
 func (w waitStatus) ExitStatus() int { return int(w>>8) & 0xff }

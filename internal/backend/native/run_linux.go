@@ -707,41 +707,14 @@ func newPipes(n int) ([][2]*os.File, error) {
 	return pipes, nil
 }
 
-// classify fills status, exit code, signal and message.
+// classify fills status, exit code, signal and message from pid 1's
+// report of the program's wait status.
 func classify(res *sandbox.Result, ws syscall.WaitStatus, reason sandbox.Status, oomKills int64, lim sandbox.Limits) {
-	switch {
-	case ws.Exited():
-		res.ExitCode = ws.ExitStatus()
-	case ws.Signaled():
-		res.ExitCode = 128 + int(ws.Signal())
-		res.Signal = unix.SignalName(ws.Signal())
+	if ws.Signaled() {
+		res.Ended(128+int(ws.Signal()), unix.SignalName(ws.Signal()), reason, oomKills, outputKillFactor, lim)
+		return
 	}
-	switch {
-	case reason == sandbox.StatusTimeout:
-		res.Status = sandbox.StatusTimeout
-		res.Message = fmt.Sprintf("timed out after %s; every process of the sandbox was killed", lim.Timeout)
-	case oomKills > 0 && (ws.Signaled() || ws.ExitStatus() != 0):
-		res.Status, res.Message = sandbox.StatusMemoryLimit, sandbox.MemoryLimitMessage(lim)
-	case reason == sandbox.StatusOutputLimit:
-		res.Status = sandbox.StatusOutputLimit
-		res.Message = fmt.Sprintf("output flood: more than %d× the %s output cap; the sandbox was killed and the middle of the output cut", outputKillFactor, sandbox.HumanBytes(lim.MaxOutputBytes))
-	case res.StdoutTruncated || res.StderrTruncated:
-		res.Status, res.Message = sandbox.StatusOutputLimit, sandbox.TruncatedMessage(lim)
-	case reason != "":
-		res.Status = sandbox.StatusKilled
-		res.Message = "the execution was cancelled and the sandbox killed"
-	case ws.Signaled():
-		res.Status = sandbox.StatusKilled
-		res.Message = "the program was killed by " + res.Signal
-		if ws.Signal() == syscall.SIGXFSZ {
-			res.Message += fmt.Sprintf(" (a file reached the %s scratch limit)", sandbox.HumanBytes(lim.TmpfsBytes))
-		}
-		if ws.Signal() == syscall.SIGXCPU {
-			res.Message += " (CPU time limit)"
-		}
-	default:
-		res.Exited(res.ExitCode, oomKills, lim) // a non-zero exit with OOM kills is handled above
-	}
+	res.Ended(ws.ExitStatus(), "", reason, oomKills, outputKillFactor, lim)
 }
 
 // report is what the init and the reaper said on the report pipe.
